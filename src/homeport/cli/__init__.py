@@ -1,0 +1,1 @@
+"""The ``homeport`` command line: thin Typer commands over services."""

@@ -1,0 +1,58 @@
+"""Entry point: ``homeport [--config FILE] COMMAND``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from homeport.cli import db as db_cli
+from homeport.cli import keys as keys_cli
+from homeport.cli.common import err_console, state
+from homeport.cli.serve import serve
+from homeport.config import DEFAULT_CONFIG_FILE, STARTER_CONFIG, ConfigError
+from homeport.errors import HomeportError
+
+app = typer.Typer(
+    name="homeport",
+    help="Move AI agents off managed platforms and serve the same OpenAI API yourself.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_cli.app, name="db")
+app.add_typer(keys_cli.app, name="keys")
+app.command()(serve)
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="Path to homeport.toml.")
+    ] = None,
+) -> None:
+    state.config_path = config
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path(
+        DEFAULT_CONFIG_FILE
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter homeport.toml."""
+    if path.exists() and not force:
+        err_console.print(f"[red]error:[/red] {path} exists: pass --force to overwrite it")
+        raise typer.Exit(1)
+    path.write_text(STARTER_CONFIG)
+    typer.echo(f"wrote {path}")
+
+
+def main() -> None:
+    try:
+        app()
+    except (HomeportError, ConfigError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None

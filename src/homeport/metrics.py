@@ -1,0 +1,46 @@
+"""Prometheus metrics. Each Services owns a registry, so several apps can live in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "homeport_http_requests", "HTTP requests by route and status",
+            ["method", "route", "status"], registry=r,
+        )
+        self.request_latency = Histogram(
+            "homeport_http_request_seconds", "HTTP request latency by route",
+            ["method", "route"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.runs = Counter(
+            "homeport_runs", "Runs and responses reaching a status", ["kind", "status"], registry=r
+        )
+        self.queue_depth = Gauge(
+            "homeport_run_queue_depth", "Runs waiting to be claimed", registry=r
+        )
+        self.queue_age = Gauge(
+            "homeport_run_queue_oldest_seconds", "Age of the oldest queued run", registry=r
+        )
+        self.model_latency = Histogram(
+            "homeport_model_call_seconds", "Model call latency, whole call",
+            ["model", "provider"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.model_ttft = Histogram(
+            "homeport_model_time_to_first_token_seconds", "Model time to first token",
+            ["model", "provider"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.model_errors = Counter(
+            "homeport_model_call_errors", "Failed model calls", ["model", "provider"], registry=r
+        )
+        self.tokens = Counter(
+            "homeport_tokens", "Tokens by model and kind", ["model", "kind"], registry=r
+        )

@@ -1,0 +1,30 @@
+"""The services one homeport process holds: settings, database, metrics, run engine.
+
+Built by ``create_app`` or the CLI, never at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from homeport.config import Settings
+from homeport.metrics import Metrics
+from homeport.store.db import Database
+
+if TYPE_CHECKING:
+    from homeport.engine.engine import Engine
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    metrics: Metrics = field(default_factory=Metrics)
+    key_cache: dict[str, Any] = field(default_factory=dict)
+    engine: Engine | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        return cls(settings=settings, db=Database(settings.database_url))

@@ -1,0 +1,1 @@
+"""Persistent state: SQLAlchemy models, the database engine, migrations and repositories."""
