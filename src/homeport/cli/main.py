@@ -9,6 +9,7 @@ import typer
 
 from homeport.cli import db as db_cli
 from homeport.cli import keys as keys_cli
+from homeport.cli import sample as sample_cli
 from homeport.cli.common import err_console, state
 from homeport.cli.serve import serve
 from homeport.config import DEFAULT_CONFIG_FILE, STARTER_CONFIG, ConfigError
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(db_cli.app, name="db")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(sample_cli.app, name="sample")
 app.command()(serve)
 
 
