@@ -94,8 +94,8 @@ SUPPORT_QA: list[tuple[str, str, str]] = [
     (
         "I don't have a C wire. Can I still install it?",
         "3. Wiring",
-        "Yes. Install the included Power Link at the furnace control board, connecting its leads to "
-        "R, C, W and Y, then wire the thermostat's C and R terminals as usual.",
+        "Yes. Install the included Power Link at the furnace control board, connecting its "
+        "leads to R, C, W and Y, then wire the thermostat's C and R terminals as usual.",
     ),
     (
         "Why can't it find my 5 GHz wifi?",
@@ -123,8 +123,8 @@ SUPPORT_QA: list[tuple[str, str, str]] = [
     (
         "The display says E2 and the house is cold.",
         "6. Error codes",
-        "E2 means the heat stage did not start within 10 minutes. Check the W wire and your furnace "
-        "filter.",
+        "E2 means the heat stage did not start within 10 minutes. Check the W wire and your "
+        "furnace filter.",
     ),
     (
         "Can I use it in a hotel room with a login page wifi?",
