@@ -15,6 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from homeport.knowledge.settings import KnowledgeSettings
+from homeport.rollout.plan import RolloutPlan
+
 DEFAULT_CONFIG_FILE = "homeport.toml"
 
 
@@ -76,6 +79,8 @@ class Settings(BaseSettings):
     default_project: str = "default"
     models: list[ModelRoute] = Field(default_factory=list)
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    rollout: RolloutPlan = Field(default_factory=RolloutPlan)
     max_request_bytes: int = 64 * 1024 * 1024
 
     @field_validator("models")

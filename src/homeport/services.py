@@ -27,4 +27,8 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
-        return cls(settings=settings, db=Database(settings.database_url))
+        from homeport.engine.engine import Engine
+
+        services = cls(settings=settings, db=Database(settings.database_url))
+        services.engine = Engine(services)
+        return services

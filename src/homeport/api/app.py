@@ -18,6 +18,10 @@ from homeport.store.bootstrap import prepare_database
 
 # Every OpenAI surface is one module with a ``router``; they are all served under /v1.
 API_MODULES: list[str] = [
+    "homeport.api.assistants",
+    "homeport.api.runs",  # before threads: POST /threads/runs is not /threads/{thread_id}
+    "homeport.api.threads",
+    "homeport.api.messages",
 ]
 PUBLIC_MODULES = ["homeport.api.health"]
 

@@ -8,10 +8,14 @@ from typing import Annotated
 import typer
 
 from homeport.cli import db as db_cli
+from homeport.cli.audit import audit
 from homeport.cli import keys as keys_cli
 from homeport.cli import sample as sample_cli
 from homeport.cli.common import err_console, state
+from homeport.cli.demo import demo
+from homeport.cli.gateway import gateway
 from homeport.cli.serve import serve
+from homeport.cli.worker import worker
 from homeport.config import DEFAULT_CONFIG_FILE, STARTER_CONFIG, ConfigError
 from homeport.errors import HomeportError
 
@@ -26,6 +30,10 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(sample_cli.app, name="sample")
 app.command()(serve)
+app.command()(worker)
+app.command()(audit)
+app.command()(demo)
+app.command()(gateway)
 
 
 @app.callback()

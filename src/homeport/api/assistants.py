@@ -1,0 +1,79 @@
+"""The Assistants API's assistants: create, retrieve, modify, delete, list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from homeport.api.deps import ObjectIdentityDep, ProjectDep, SessionDep
+from homeport.api.json import JSONResponse
+from homeport.api.pagination import PageParams, list_page, page_params, paginate
+from homeport.api.wire.assistants import (
+    CreateAssistantRequest,
+    ModifyAssistantRequest,
+    render_assistant,
+)
+from homeport.api.wire.common import render_deleted, stored_tool_resources
+from homeport.store.models import Agent
+from homeport.store.repos import agents
+
+router = APIRouter(tags=["Assistants"])
+
+
+@router.post("/assistants")
+def create_assistant(
+    body: CreateAssistantRequest,
+    session: SessionDep,
+    project_id: ProjectDep,
+    identity: ObjectIdentityDep,
+) -> JSONResponse:
+    fields = body.fields()
+    fields["tool_resources"] = stored_tool_resources(body.tool_resources)
+    agent = agents.create_agent(
+        session,
+        project_id=project_id,
+        model=body.model,
+        fields=fields,
+        agent_id=identity[0],
+        created_at=identity[1],
+    )
+    return JSONResponse(render_assistant(agent))
+
+
+@router.get("/assistants")
+def list_assistants(
+    session: SessionDep,
+    project_id: ProjectDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> JSONResponse:
+    rows, has_more = paginate(session, agents.agents_query(project_id=project_id), Agent, page)
+    return JSONResponse(list_page(rows, has_more, render_assistant))
+
+
+@router.get("/assistants/{assistant_id}")
+def retrieve_assistant(
+    assistant_id: str, session: SessionDep, project_id: ProjectDep
+) -> JSONResponse:
+    agent = agents.get_agent(session, project_id=project_id, agent_id=assistant_id)
+    return JSONResponse(render_assistant(agent))
+
+
+@router.post("/assistants/{assistant_id}")
+def modify_assistant(
+    assistant_id: str, body: ModifyAssistantRequest, session: SessionDep, project_id: ProjectDep
+) -> JSONResponse:
+    agent = agents.get_agent(session, project_id=project_id, agent_id=assistant_id)
+    fields = body.fields()
+    if "tool_resources" in body.model_fields_set:
+        fields["tool_resources"] = stored_tool_resources(body.tool_resources)
+    agents.update_agent(session, agent=agent, fields=fields)
+    return JSONResponse(render_assistant(agent))
+
+
+@router.delete("/assistants/{assistant_id}")
+def delete_assistant(
+    assistant_id: str, session: SessionDep, project_id: ProjectDep
+) -> JSONResponse:
+    agents.delete_agent(session, project_id=project_id, agent_id=assistant_id)
+    return JSONResponse(render_deleted(assistant_id, "assistant"))

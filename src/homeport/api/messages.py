@@ -1,0 +1,135 @@
+"""The Assistants API's thread messages: create, retrieve, modify, delete, list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from homeport.api.deps import ObjectIdentityDep, ProjectDep, SessionDep
+from homeport.api.json import JSONResponse
+from homeport.api.pagination import PageParams, list_page, page_params, paginate
+from homeport.api.wire.common import render_deleted
+from homeport.api.wire.messages import CreateMessageRequest, ModifyMessageRequest, render_message
+from homeport.engine.status import ACTIVE, PAUSED, QUEUED
+from homeport.errors import InvalidRequest
+from homeport.store.models import Item, Run
+from homeport.store.repos import conversations, items
+
+router = APIRouter(tags=["Assistants"])
+
+BUSY = (QUEUED, *ACTIVE, *PAUSED)
+
+
+def insert_message(
+    session: Session,
+    *,
+    project_id: str,
+    thread_id: str,
+    body: CreateMessageRequest,
+    run_id: str | None = None,
+    message_id: str | None = None,
+    created_at: int | None = None,
+) -> Item:
+    """Store a client's message (a create-message request, a thread's initial messages or a
+    run's additional messages) as a completed message item."""
+    return items.add_item(
+        session,
+        project_id=project_id,
+        type="message",
+        conversation_id=thread_id,
+        role=body.role,
+        content=body.content_parts(),
+        attachments=body.stored_attachments(),
+        metadata=body.metadata,
+        run_id=run_id,
+        item_id=message_id,
+        created_at=created_at,
+    )
+
+
+def ensure_thread_idle(session: Session, *, thread_id: str) -> None:
+    """OpenAI refuses new messages while a run of the thread is active; so does homeport."""
+    run_id = session.scalar(
+        select(Run.id).where(
+            Run.conversation_id == thread_id, Run.kind == "run", Run.status.in_(BUSY)
+        )
+    )
+    if run_id is not None:
+        raise InvalidRequest(f"Can't add messages to {thread_id} while a run {run_id} is active.")
+
+
+@router.post("/threads/{thread_id}/messages")
+def create_message(
+    thread_id: str,
+    body: CreateMessageRequest,
+    session: SessionDep,
+    project_id: ProjectDep,
+    identity: ObjectIdentityDep,
+) -> JSONResponse:
+    conversations.get_conversation(session, project_id=project_id, conversation_id=thread_id)
+    ensure_thread_idle(session, thread_id=thread_id)
+    item = insert_message(
+        session,
+        project_id=project_id,
+        thread_id=thread_id,
+        body=body,
+        message_id=identity[0],
+        created_at=identity[1],
+    )
+    return JSONResponse(render_message(item))
+
+
+@router.get("/threads/{thread_id}/messages")
+def list_messages(
+    thread_id: str,
+    session: SessionDep,
+    project_id: ProjectDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    run_id: str | None = None,
+) -> JSONResponse:
+    conversations.get_conversation(session, project_id=project_id, conversation_id=thread_id)
+    stmt = items.messages_query(project_id=project_id, conversation_id=thread_id, run_id=run_id)
+    rows, has_more = paginate(session, stmt, Item, page)
+    return JSONResponse(list_page(rows, has_more, render_message))
+
+
+@router.get("/threads/{thread_id}/messages/{message_id}")
+def retrieve_message(
+    thread_id: str, message_id: str, session: SessionDep, project_id: ProjectDep
+) -> JSONResponse:
+    conversations.get_conversation(session, project_id=project_id, conversation_id=thread_id)
+    item = items.get_message(
+        session, project_id=project_id, conversation_id=thread_id, message_id=message_id
+    )
+    return JSONResponse(render_message(item))
+
+
+@router.post("/threads/{thread_id}/messages/{message_id}")
+def modify_message(
+    thread_id: str,
+    message_id: str,
+    body: ModifyMessageRequest,
+    session: SessionDep,
+    project_id: ProjectDep,
+) -> JSONResponse:
+    conversations.get_conversation(session, project_id=project_id, conversation_id=thread_id)
+    item = items.get_message(
+        session, project_id=project_id, conversation_id=thread_id, message_id=message_id
+    )
+    if "metadata" in body.model_fields_set:
+        items.update_message(session, message=item, metadata=body.metadata or {})
+    return JSONResponse(render_message(item))
+
+
+@router.delete("/threads/{thread_id}/messages/{message_id}")
+def delete_message(
+    thread_id: str, message_id: str, session: SessionDep, project_id: ProjectDep
+) -> JSONResponse:
+    conversations.get_conversation(session, project_id=project_id, conversation_id=thread_id)
+    items.delete_message(
+        session, project_id=project_id, conversation_id=thread_id, message_id=message_id
+    )
+    return JSONResponse(render_deleted(message_id, "thread.message"))

@@ -1,0 +1,433 @@
+"""The Assistants API's runs and run steps: create (also with a new thread), retrieve, modify,
+list, cancel, submit tool outputs; steps list and retrieve; ``stream: true`` on every call that
+starts or resumes a run.
+
+A run is created queued with its first events in one transaction, then handed to the engine.
+Unknown models are refused at creation (400 naming the fix) rather than failing later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from homeport.api.deps import ProjectDep, ServicesDep
+from homeport.api.json import JSONResponse
+from homeport.api.messages import insert_message
+from homeport.api.pagination import PageParams, list_page, page_params, paginate
+from homeport.api.threads import new_thread
+from homeport.api.wire.common import stored_response_format, stored_tools
+from homeport.api.wire.runs import (
+    CreateRunRequest,
+    CreateThreadAndRunRequest,
+    ModifyRunRequest,
+    RunOptions,
+    SubmitToolOutputsRequest,
+    render_run,
+    render_step,
+)
+from homeport.api.wire.threads import CreateThreadRequest, render_thread
+from homeport.engine.adapter import RunRow, RunScope
+from homeport.engine.events import encode_sse, last_event_number
+from homeport.engine.providers.registry import no_route_message
+from homeport.engine.status import ACTIVE, PAUSED, QUEUED, REQUIRES_ACTION
+from homeport.engine.tools import check_tool_types
+from homeport.errors import InvalidRequest, not_found
+from homeport.ids import new_id
+from homeport.services import Services
+from homeport.store.models import Agent, Conversation, Item, Run, RunStep, now
+from homeport.store.repos import agents, conversations
+
+router = APIRouter(tags=["Assistants"])
+
+RUNS = Run.__table__
+POLL_HEADERS = {"openai-poll-after-ms": "20"}
+"""Tell the SDK's pollers (create_and_poll, ...) to come back soon: runs are quick here."""
+BUSY = (QUEUED, *ACTIVE, *PAUSED)
+T = TypeVar("T")
+
+IncludeDep = Annotated[list[str] | None, Query(alias="include[]")]
+
+
+def _in_transaction(services: Services, fn: Callable[[Session], T]) -> T:
+    with services.db.session() as session:
+        return fn(session)
+
+
+async def _db(services: Services, fn: Callable[[Session], T]) -> T:
+    return await run_in_threadpool(_in_transaction, services, fn)
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    """An ORM object's column values keyed by column name (``metadata``, not ``metadata_``)."""
+    mapper = obj.__mapper__
+    return {attr.columns[0].name: getattr(obj, attr.key) for attr in mapper.column_attrs}
+
+
+def _run_response(row: RunRow) -> JSONResponse:
+    return JSONResponse(render_run(row), headers=POLL_HEADERS)
+
+
+def _stream(services: Services, run_id: str, after: int) -> StreamingResponse:
+    engine = services.engine
+    assert engine is not None
+
+    async def body() -> AsyncIterator[bytes]:
+        async for _, event, data in engine.events(run_id, after):
+            yield encode_sse(event, data)
+
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+    )
+
+
+def _get_run(session: Session, project_id: str, thread_id: str, run_id: str) -> Run:
+    run = session.scalar(
+        select(Run).where(Run.id == run_id, Run.project_id == project_id, Run.kind == "run")
+    )
+    if run is None or run.conversation_id != thread_id:
+        raise not_found("run", run_id)
+    return run
+
+
+def _check_idle(session: Session, thread_id: str) -> None:
+    active = session.scalar(
+        select(Run.id).where(Run.conversation_id == thread_id, Run.status.in_(BUSY))
+    )
+    if active is not None:
+        raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
+
+
+def _merge_resources(*sources: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for source in sources:
+        for tool, resources in (source or {}).items():
+            target = merged.setdefault(tool, {})
+            for key, values in resources.items():
+                target[key] = [
+                    *target.get(key, []),
+                    *(v for v in values if v not in target.get(key, [])),
+                ]
+    return merged
+
+
+def _new_run(
+    services: Services,
+    session: Session,
+    *,
+    project_id: str,
+    thread: Conversation,
+    agent: Agent,
+    body: RunOptions,
+    include: list[str] | None,
+    additional_instructions: str | None = None,
+    tool_resources: dict[str, Any] | None = None,
+) -> RunRow:
+    model = body.model or agent.model
+    if services.settings.route(model) is None:
+        raise InvalidRequest(no_route_message(model), param="model")
+    tools = stored_tools(body.tools) if body.tools is not None else list(agent.tools or [])
+    check_tool_types(tools)
+    fields = body.model_fields_set
+    instructions = body.instructions if "instructions" in fields else agent.instructions
+    if additional_instructions:
+        instructions = "\n\n".join(p for p in (instructions, additional_instructions) if p)
+    created = now()
+    params = {
+        "temperature": body.temperature if "temperature" in fields else agent.temperature,
+        "top_p": body.top_p if "top_p" in fields else agent.top_p,
+        "response_format": stored_response_format(body.response_format)
+        if "response_format" in fields
+        else agent.response_format,
+        "reasoning_effort": body.reasoning_effort or agent.reasoning_effort,
+        "tool_choice": body.tool_choice.model_dump(exclude_none=True)
+        if hasattr(body.tool_choice, "model_dump")
+        else body.tool_choice,
+        "parallel_tool_calls": True
+        if body.parallel_tool_calls is None
+        else body.parallel_tool_calls,
+        "max_prompt_tokens": body.max_prompt_tokens,
+        "max_completion_tokens": body.max_completion_tokens,
+        "truncation_strategy": body.truncation_strategy.model_dump()
+        if body.truncation_strategy
+        else None,
+        "include": include or [],
+    }
+    row: RunRow = {
+        "id": new_id("run"),
+        "project_id": project_id,
+        "kind": "run",
+        "conversation_id": thread.id,
+        "agent_id": agent.id,
+        "status": QUEUED,
+        "model": model,
+        "instructions": instructions,
+        "tools": tools,
+        "tool_resources": _merge_resources(
+            agent.tool_resources, thread.tool_resources, tool_resources or {}
+        ),
+        "params": params,
+        "metadata": body.metadata or {},
+        "required_action": None,
+        "last_error": None,
+        "incomplete_details": None,
+        "usage": None,
+        "created_at": created,
+        "started_at": None,
+        "expires_at": created + services.settings.engine.run_expiry_seconds,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "previous_response_id": None,
+        "store": True,
+        "background": False,
+        "cancel_requested": False,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "attempts": 0,
+    }
+    session.execute(insert(RUNS).values(**row))
+    return row
+
+
+def _queue_events(
+    services: Services, session: Session, row: RunRow, thread: Conversation | None = None
+) -> None:
+    scope = RunScope(services, row, next_n=1)
+    if thread is not None:
+        scope.emit("thread.created", render_thread(thread))
+    scope.emit("thread.run.created", render_run(row))
+    scope.emit("thread.run.queued", render_run(row))
+    scope.flush(session.connection())
+
+
+async def _started(services: Services, row: RunRow, stream: bool | None) -> Response:
+    assert services.engine is not None
+    services.engine.submit(row["id"])
+    if stream:
+        return _stream(services, row["id"], 0)
+    return _run_response(row)
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_run(
+    thread_id: str,
+    body: CreateRunRequest,
+    services: ServicesDep,
+    project_id: ProjectDep,
+    include: IncludeDep = None,
+) -> Response:
+    def create(session: Session) -> RunRow:
+        thread = conversations.get_conversation(
+            session, project_id=project_id, conversation_id=thread_id
+        )
+        agent = agents.get_agent(session, project_id=project_id, agent_id=body.assistant_id)
+        _check_idle(session, thread_id)
+        row = _new_run(
+            services,
+            session,
+            project_id=project_id,
+            thread=thread,
+            agent=agent,
+            body=body,
+            include=include,
+            additional_instructions=body.additional_instructions,
+        )
+        for message in body.additional_messages or ():
+            insert_message(session, project_id=project_id, thread_id=thread_id, body=message)
+        _queue_events(services, session, row)
+        return row
+
+    return await _started(services, await _db(services, create), body.stream)
+
+
+@router.post("/threads/runs")
+async def create_thread_and_run(
+    body: CreateThreadAndRunRequest, services: ServicesDep, project_id: ProjectDep
+) -> Response:
+    def create(session: Session) -> RunRow:
+        agent = agents.get_agent(session, project_id=project_id, agent_id=body.assistant_id)
+        thread = new_thread(
+            session, project_id=project_id, body=body.thread or CreateThreadRequest()
+        )
+        row = _new_run(
+            services,
+            session,
+            project_id=project_id,
+            thread=thread,
+            agent=agent,
+            body=body,
+            include=None,
+            tool_resources=body.tool_resources,
+        )
+        _queue_events(services, session, row, thread)
+        return row
+
+    return await _started(services, await _db(services, create), body.stream)
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: str,
+    services: ServicesDep,
+    project_id: ProjectDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> JSONResponse:
+    def read(session: Session) -> dict[str, Any]:
+        conversations.get_conversation(session, project_id=project_id, conversation_id=thread_id)
+        stmt = select(Run).where(
+            Run.project_id == project_id, Run.conversation_id == thread_id, Run.kind == "run"
+        )
+        rows, has_more = paginate(session, stmt, Run, page)
+        return list_page(rows, has_more, lambda r: render_run(_row(r)))
+
+    return JSONResponse(await _db(services, read))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def retrieve_run(
+    thread_id: str, run_id: str, services: ServicesDep, project_id: ProjectDep
+) -> JSONResponse:
+    def read(session: Session) -> RunRow:
+        return _row(_get_run(session, project_id, thread_id, run_id))
+
+    return _run_response(await _db(services, read))
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}")
+async def modify_run(
+    thread_id: str,
+    run_id: str,
+    body: ModifyRunRequest,
+    services: ServicesDep,
+    project_id: ProjectDep,
+) -> JSONResponse:
+    def modify(session: Session) -> RunRow:
+        run = _get_run(session, project_id, thread_id, run_id)
+        if "metadata" in body.model_fields_set:
+            session.execute(
+                update(RUNS).where(RUNS.c.id == run_id).values(metadata=body.metadata or {})
+            )
+            session.refresh(run)
+        return _row(run)
+
+    return _run_response(await _db(services, modify))
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel_run(
+    thread_id: str, run_id: str, services: ServicesDep, project_id: ProjectDep
+) -> JSONResponse:
+    await _db(services, lambda s: _get_run(s, project_id, thread_id, run_id))
+    assert services.engine is not None
+    return _run_response(await services.engine.cancel(run_id))
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs")
+async def submit_tool_outputs(
+    thread_id: str,
+    run_id: str,
+    body: SubmitToolOutputsRequest,
+    services: ServicesDep,
+    project_id: ProjectDep,
+) -> Response:
+    def submit(session: Session) -> tuple[RunRow, int]:
+        run = _get_run(session, project_id, thread_id, run_id)
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            session.refresh(run, with_for_update=True)
+        row = _row(run)
+        if row["status"] != REQUIRES_ACTION:
+            raise InvalidRequest(f'Runs in status "{row["status"]}" do not accept tool outputs.')
+        pending = [c["id"] for c in row["required_action"]["submit_tool_outputs"]["tool_calls"]]
+        given = [o.tool_call_id for o in body.tool_outputs]
+        for index, call_id in enumerate(given):
+            if call_id not in pending:
+                raise InvalidRequest(
+                    f"Invalid tool_call_id: {call_id}. Expected one of {', '.join(pending)}.",
+                    param=f"tool_outputs[{index}].tool_call_id",
+                )
+        missing = [c for c in pending if c not in given]
+        if missing:
+            raise InvalidRequest(
+                f"Expected tool outputs for call_ids {pending}, got {given}.", param="tool_outputs"
+            )
+        created = now()
+        session.execute(
+            insert(Item.__table__),
+            [
+                {
+                    "id": new_id("fco"),
+                    "project_id": project_id,
+                    "conversation_id": thread_id,
+                    "response_id": run_id,
+                    "io": "input",
+                    "created_at": created,
+                    "type": "function_call_output",
+                    "status": "completed",
+                    "run_id": run_id,
+                    "agent_id": row["agent_id"],
+                    "data": {"call_id": o.tool_call_id, "output": o.output},
+                }
+                for o in body.tool_outputs
+            ],
+        )
+        after = last_event_number(session.connection(), run_id)
+        scope = RunScope(services, row, next_n=after + 1)
+        scope.set_status(QUEUED, required_action=None)
+        scope.emit("thread.run.queued", render_run(scope.run))
+        scope.flush(session.connection())
+        return scope.run, after
+
+    row, after = await _db(services, submit)
+    assert services.engine is not None
+    services.engine.submit(run_id)
+    if body.stream:
+        return _stream(services, run_id, after)
+    return _run_response(row)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/steps")
+async def list_steps(
+    thread_id: str,
+    run_id: str,
+    services: ServicesDep,
+    project_id: ProjectDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    include: IncludeDep = None,
+) -> JSONResponse:
+    shown = frozenset(include or ())
+
+    def read(session: Session) -> dict[str, Any]:
+        _get_run(session, project_id, thread_id, run_id)
+        stmt = select(RunStep).where(RunStep.run_id == run_id)
+        rows, has_more = paginate(session, stmt, RunStep, page)
+        return list_page(rows, has_more, lambda s: render_step(_row(s), shown))
+
+    return JSONResponse(await _db(services, read))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}")
+async def retrieve_step(
+    thread_id: str,
+    run_id: str,
+    step_id: str,
+    services: ServicesDep,
+    project_id: ProjectDep,
+    include: IncludeDep = None,
+) -> JSONResponse:
+    def read(session: Session) -> dict[str, Any]:
+        _get_run(session, project_id, thread_id, run_id)
+        step = session.scalar(
+            select(RunStep).where(RunStep.id == step_id, RunStep.run_id == run_id)
+        )
+        if step is None:
+            raise not_found("run step", step_id)
+        return render_step(_row(step), frozenset(include or ()))
+
+    return JSONResponse(await _db(services, read))

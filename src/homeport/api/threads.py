@@ -1,0 +1,97 @@
+"""The Assistants API's threads: create (with messages), retrieve, modify, delete.
+
+A thread is a conversation row; a ``conv_…`` ID from the Conversations API works here too.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+
+from homeport.api.deps import ObjectIdentityDep, ProjectDep, SessionDep
+from homeport.api.json import JSONResponse
+from homeport.api.messages import insert_message
+from homeport.api.wire.common import render_deleted, stored_tool_resources
+from homeport.api.wire.threads import CreateThreadRequest, ModifyThreadRequest, render_thread
+from homeport.store.models import Conversation
+from homeport.store.repos import conversations
+
+router = APIRouter(tags=["Assistants"])
+
+
+def new_thread(
+    session: Session,
+    *,
+    project_id: str,
+    body: CreateThreadRequest,
+    thread_id: str | None = None,
+    created_at: int | None = None,
+) -> Conversation:
+    """Create a thread and its initial messages (also used by create-thread-and-run)."""
+    thread = conversations.create_conversation(
+        session,
+        project_id=project_id,
+        metadata=body.metadata,
+        tool_resources=stored_tool_resources(body.tool_resources),
+        conversation_id=thread_id,
+        created_at=created_at,
+    )
+    for message in body.messages:
+        insert_message(
+            session,
+            project_id=project_id,
+            thread_id=thread.id,
+            body=message,
+            created_at=thread.created_at,
+        )
+    return thread
+
+
+@router.post("/threads")
+def create_thread(
+    session: SessionDep,
+    project_id: ProjectDep,
+    identity: ObjectIdentityDep,
+    body: CreateThreadRequest | None = None,
+) -> JSONResponse:
+    thread = new_thread(
+        session,
+        project_id=project_id,
+        body=body or CreateThreadRequest(),
+        thread_id=identity[0],
+        created_at=identity[1],
+    )
+    return JSONResponse(render_thread(thread))
+
+
+@router.get("/threads/{thread_id}")
+def retrieve_thread(thread_id: str, session: SessionDep, project_id: ProjectDep) -> JSONResponse:
+    thread = conversations.get_conversation(
+        session, project_id=project_id, conversation_id=thread_id
+    )
+    return JSONResponse(render_thread(thread))
+
+
+@router.post("/threads/{thread_id}")
+def modify_thread(
+    thread_id: str, body: ModifyThreadRequest, session: SessionDep, project_id: ProjectDep
+) -> JSONResponse:
+    thread = conversations.get_conversation(
+        session, project_id=project_id, conversation_id=thread_id
+    )
+    fields = body.model_fields_set
+    conversations.update_conversation(
+        session,
+        conversation=thread,
+        metadata=(body.metadata or {}) if "metadata" in fields else None,
+        tool_resources=stored_tool_resources(body.tool_resources)
+        if "tool_resources" in fields
+        else None,
+    )
+    return JSONResponse(render_thread(thread))
+
+
+@router.delete("/threads/{thread_id}")
+def delete_thread(thread_id: str, session: SessionDep, project_id: ProjectDep) -> JSONResponse:
+    conversations.delete_conversation(session, project_id=project_id, conversation_id=thread_id)
+    return JSONResponse(render_deleted(thread_id, "thread"))

@@ -1,0 +1,57 @@
+"""``homeport worker``: execute runs without serving the API (scale-out next to ``serve``).
+
+Workers share the runs table with every other homeport process: on PostgreSQL any number of them
+claim runs with ``FOR UPDATE SKIP LOCKED``. SIGINT/SIGTERM stop claiming, let running runs finish
+for a grace period and fail the rest honestly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from homeport.cli.common import print_json, settings
+from homeport.logs import configure_logging
+from homeport.services import Services
+from homeport.store.bootstrap import prepare_database
+
+
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="Runs executed at once (default: engine.workers).")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary on exit.")
+    ] = False,
+) -> None:
+    """Execute queued runs until stopped (Ctrl-C)."""
+    config = settings()
+    if concurrency is not None:
+        config = config.model_copy(
+            update={"engine": config.engine.model_copy(update={"workers": concurrency})}
+        )
+    configure_logging(config.log_level, config.log_json)
+    services = Services.from_settings(config)
+    prepare_database(services)
+    owner = asyncio.run(_work(services))
+    if json_output:
+        print_json({"owner": owner, "stopped": True})
+
+
+async def _work(services: Services) -> str:
+    engine = services.engine
+    assert engine is not None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await engine.start()
+    try:
+        await stop.wait()
+    finally:
+        await engine.stop()
+        services.db.dispose()
+    return engine.owner

@@ -1,0 +1,1 @@
+"""Built-in comparators, cheapest first; see ``base`` for the plugin contract."""

@@ -1,0 +1,267 @@
+"""The per-protocol hooks the executor calls, and the scope they write through.
+
+The executor (``executor.py``) is protocol-neutral: it builds the context, calls the model, routes
+tool calls and enforces limits. A ``RunAdapter`` turns what happens into the protocol's objects
+and events: Assistants (``assistants_adapter.py``: run steps, thread messages, ``thread.run.*``
+events) or Responses (``responses_adapter.py``: output items, ``response.*`` events).
+
+Hooks never touch the database directly. They queue statements with ``scope.write(...)``, change
+the run with ``scope.set_status(...)`` / ``scope.update_run(...)`` and append SSE events with
+``scope.emit(...)``. The executor commits everything queued in one transaction at checkpoints
+(model turn done, pause, finish), so a run costs a few transactions however many events it makes.
+Events are published to in-process subscribers at once, before they are committed.
+
+Call order for one claim of a run::
+
+    plan() -> context_items(conn)          # once, in the claim transaction
+    begin(resumed)                         # status is already in_progress
+    per model turn:
+        message_started()                  # at the first text delta
+        text_delta(text)*  reasoning_delta(text)*
+        message_done(text, annotations, usage, incomplete)   # if text was started
+        tool_calls_made(calls, usage)      # if the model called tools (server and client)
+        tool_results(outcomes)             # after server tools ran
+        requires_action(calls)             # client calls pending: pause (Assistants); or
+                                           # the Responses adapter finishes instead
+    finish(status, usage=..., error=..., incomplete_details=...)
+
+``finish`` is also called outside the executor (cancel of a queued run, expiry, recovery of a
+run whose worker died), with a scope whose run may never have begun.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+from sqlalchemy import Connection, insert, update
+from sqlalchemy.sql import Executable
+
+from homeport.engine.status import transition
+from homeport.engine.types import ZERO_USAGE, ToolCall, ToolOutcome, Usage
+from homeport.store.models import Run, RunEvent
+
+if TYPE_CHECKING:
+    from homeport.engine.events import EventBus
+    from homeport.services import Services
+
+RunRow = dict[str, Any]
+"""A run's column values keyed by column name (``metadata`` for the metadata column)."""
+
+DONE = "done"
+"""The event that ends a stream segment (a finished or paused run); data ``[DONE]``."""
+
+
+@dataclass(slots=True)
+class RunPlan:
+    """What the adapter decides, from the run row, about how to call the model."""
+
+    model: str
+    instructions: str | None = None
+    functions: list[dict[str, Any]] = field(default_factory=list)
+    """Client-side function tools, chat-completions shape ``{"type": "function", "function":
+    {"name", "description", "parameters", "strict"}}``."""
+    server_tools: list[dict[str, Any]] = field(default_factory=list)
+    """The client's entries for server-side tools (``{"type": "file_search", ...}``)."""
+    tool_choice: Any = None  # chat-completions shape
+    parallel_tool_calls: bool | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    response_format: dict[str, Any] | None = None  # chat-completions shape
+    reasoning_effort: str | None = None
+    max_output_tokens: int | None = None
+    """Budget over the whole run (all turns); exceeding it ends the run ``incomplete``."""
+    max_prompt_tokens: int | None = None
+    truncation: tuple[str, int | None] = ("auto", None)
+    """``("auto", None)``, ``("disabled", None)`` or ``("last_messages", n)``."""
+    tool_resources: dict[str, Any] = field(default_factory=dict)
+    user: str | None = None
+
+
+class RunScope:
+    """A run being changed: its current row, queued writes and its event log cursor."""
+
+    def __init__(
+        self,
+        services: Services,
+        run: RunRow,
+        *,
+        next_n: int,
+        bus: EventBus | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.services = services
+        self.run = run
+        self.owner = owner
+        self.usage: Usage = ZERO_USAGE
+        self.bus = bus
+        self._next_n = next_n
+        self._events: list[dict[str, Any]] = []
+        self._writes: list[Executable] = []
+        self._run_changes: dict[str, Any] = {}
+
+    @property
+    def run_id(self) -> str:
+        run_id: str = self.run["id"]
+        return run_id
+
+    @property
+    def status(self) -> str:
+        status: str = self.run["status"]
+        return status
+
+    @staticmethod
+    def now() -> int:
+        return int(time.time())
+
+    @property
+    def next_n(self) -> int:
+        """The number the next emitted event gets (numbers start at 1 per run)."""
+        return self._next_n
+
+    def emit(self, event: str, data: Any) -> None:
+        """Append one SSE event; ``data`` is JSON-encoded here (``str`` is kept as is)."""
+        text = data if isinstance(data, str) else orjson.dumps(data).decode()
+        n = self._next_n
+        self._next_n += 1
+        self._events.append({"run_id": self.run_id, "n": n, "event": event, "data": text})
+        if self.bus is not None:
+            self.bus.publish(self.run_id, n, event, text)
+
+    def end_stream(self) -> None:
+        """End the current stream segment (the run finished or paused)."""
+        self.emit(DONE, "[DONE]")
+
+    def write(self, stmt: Executable) -> None:
+        """Queue a statement for the next flush, executed in queue order."""
+        self._writes.append(stmt)
+
+    def update_run(self, **changes: Any) -> None:
+        """Change run columns (by column name) in memory now and in the store at the flush."""
+        self.run.update(changes)
+        self._run_changes.update(changes)
+
+    def set_status(self, new: str, **changes: Any) -> None:
+        """Move the run through the status table (illegal moves raise) plus other columns."""
+        transition(self.status, new, object_name=self.run.get("kind", "run"))
+        self.update_run(status=new, **changes)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._events or self._writes or self._run_changes)
+
+    def flush(self, conn: Connection) -> bool:
+        """Execute queued writes, the run update and event inserts in ``conn``'s transaction.
+        Returns False (and writes nothing of the run update) if a lease owner was set and the
+        run is no longer ours; the caller must roll back then."""
+        for stmt in self._writes:
+            conn.execute(stmt)
+        if self._run_changes:
+            table = Run.__table__
+            stmt = update(table).where(table.c.id == self.run_id).values(**self._run_changes)
+            if self.owner is not None:
+                stmt = stmt.where(table.c.lease_owner == self.owner)
+            if conn.execute(stmt).rowcount != 1:
+                return False
+        if self._events:
+            conn.execute(insert(RunEvent), self._events)
+        self.clear()
+        return True
+
+    def clear(self) -> None:
+        self._writes = []
+        self._events = []
+        self._run_changes = {}
+
+
+class RunAdapter(ABC):
+    """The hooks of one protocol. One instance serves one claim of one run."""
+
+    kind: ClassVar[str]
+    """The ``runs.kind`` this adapter serves: ``"run"`` or ``"response"``."""
+
+    def __init__(self, scope: RunScope) -> None:
+        self.scope = scope
+
+    @abstractmethod
+    def plan(self) -> RunPlan:
+        """How to call the model for this run (from ``self.scope.run``)."""
+
+    @abstractmethod
+    def context_items(self, conn: Connection) -> list[dict[str, Any]]:
+        """The items (column dicts of ``items`` rows, oldest first) the model sees, before
+        instructions; ``engine.context`` turns them into chat messages and truncates."""
+
+    @abstractmethod
+    def begin(self, resumed: bool) -> None:
+        """The run was claimed and is ``in_progress``. ``resumed`` is True when it continues
+        after client tool outputs (the outputs are already stored as items)."""
+
+    @abstractmethod
+    def message_started(self) -> None:
+        """The model began writing text."""
+
+    @abstractmethod
+    def text_delta(self, text: str) -> None:
+        """A piece of the text."""
+
+    def reasoning_delta(self, text: str) -> None:  # noqa: B027 - optional hook
+        """A piece of the model's reasoning, if the provider exposes it."""
+
+    @abstractmethod
+    def message_done(
+        self,
+        text: str,
+        annotations: list[dict[str, Any]],
+        usage: Usage,
+        incomplete: str | None,
+    ) -> None:
+        """The text is complete, or cut short: ``incomplete`` is then the reason, one of
+        ``max_tokens``, ``content_filter``, ``run_cancelled``, ``run_failed``, ``run_expired``.
+        ``usage`` is the model turn's usage (zero when tool calls follow in the same turn)."""
+
+    @abstractmethod
+    def tool_calls_made(self, calls: list[ToolCall], usage: Usage) -> None:
+        """The model called tools in this turn; ``call.server`` tells homeport-run tools from
+        client function calls."""
+
+    @abstractmethod
+    def tool_results(self, outcomes: list[ToolOutcome]) -> None:
+        """Server-side tools of this turn ran; record outputs (what the model sees next)."""
+
+    @abstractmethod
+    def requires_action(self, calls: list[ToolCall]) -> None:
+        """Client function calls are pending: set the run's paused state and end the stream
+        segment (Assistants: ``requires_action``). A protocol without a pause (Responses)
+        finishes the run here instead."""
+
+    @abstractmethod
+    def finish(
+        self,
+        status: str,
+        *,
+        usage: Usage | None = None,
+        error: dict[str, Any] | None = None,
+        incomplete_details: dict[str, Any] | None = None,
+    ) -> None:
+        """Move to a terminal ``status`` (completed, failed, cancelled, expired, incomplete),
+        close any open step, emit the final events and end the stream. ``usage`` is the whole
+        run's; ``incomplete_details["reason"]`` is ``max_output_tokens``,
+        ``max_prompt_tokens`` or ``content_filter`` (each protocol names them its own way)."""
+
+
+ADAPTER_MODULES = {
+    "run": "homeport.engine.assistants_adapter",
+    "response": "homeport.engine.responses_adapter",
+}
+"""Where the adapter of each run kind lives; each module exposes ``Adapter``."""
+
+
+def adapter_class(kind: str) -> type[RunAdapter]:
+    import importlib
+
+    cls: type[RunAdapter] = importlib.import_module(ADAPTER_MODULES[kind]).Adapter
+    return cls

@@ -1,0 +1,248 @@
+"""The run engine of one process: local workers, the maintenance loop, streaming and cancel.
+
+``homeport serve`` embeds an ``Engine``; ``homeport worker`` runs one alone. Every process that
+executes runs claims them from the runs table with a lease, so any number of processes share the
+work (PostgreSQL) and a run whose process died is settled by the next maintenance pass.
+
+The API commits a queued run, then calls ``submit(run_id)``: a local worker claims it at once
+(no polling on the hot path). Runs queued by other processes are found by the maintenance loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy import Connection
+
+from homeport.engine import queue
+from homeport.engine.adapter import RunRow
+from homeport.engine.events import Event, EventBus
+from homeport.engine.providers.registry import ProviderRegistry
+from homeport.engine.status import PAUSED, TERMINAL
+
+if TYPE_CHECKING:
+    from homeport.engine.executor import Executor
+    from homeport.services import Services
+
+log = logging.getLogger("homeport.engine")
+T = TypeVar("T")
+
+STALE_CHECK_SECONDS = 1.0
+REMOTE_POLL_SECONDS = 0.1
+
+
+class Engine:
+    def __init__(self, services: Services, *, owner: str | None = None) -> None:
+        self.services = services
+        self.settings = services.settings.engine
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.bus = EventBus()
+        self.providers = ProviderRegistry(services.settings)
+        self.executors: dict[str, Executor] = {}
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="homeport-db")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._maintenance: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._running = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    async def start(self) -> None:
+        """Start executing runs in this process (idempotent)."""
+        if self._running:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._running = True
+        self._maintenance = asyncio.create_task(self._maintain(), name="homeport-engine")
+        log.info("engine started", extra={"owner": self.owner})
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop claiming, give running runs ``grace_seconds``, then fail the rest honestly."""
+        self._running = False
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            await asyncio.gather(self._maintenance, return_exceptions=True)
+            self._maintenance = None
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+        for executor in list(self.executors.values()):
+            executor.interrupt("homeport stopped while this run was executing; run it again.")
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+        await self.providers.aclose()
+        self._pool.shutdown(wait=False)
+
+    # -- database ----------------------------------------------------------------------------
+
+    async def db(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` in one transaction on the database thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._transaction, fn)
+
+    def _transaction(self, fn: Callable[[Connection], T]) -> T:
+        with self.services.db.engine.begin() as conn:
+            return fn(conn)
+
+    # -- submitting, streaming, waiting, cancelling -------------------------------------------
+
+    def submit(self, run_id: str) -> None:
+        """A queued run was committed: claim it locally now if this process executes runs.
+        Safe to call from any thread."""
+        loop = self._loop
+        if not self._running or loop is None:
+            return
+        try:
+            running_loop = asyncio.get_running_loop()
+        except RuntimeError:
+            running_loop = None
+        if running_loop is loop:
+            self._spawn(run_id)
+        else:
+            loop.call_soon_threadsafe(self._spawn, run_id)
+
+    def _spawn(self, run_id: str | None, claimed: RunRow | None = None) -> None:
+        if len(self._tasks) >= self.settings.workers:
+            self._wake.set()  # the maintenance loop claims it when a slot frees
+            return
+        task = asyncio.create_task(self._execute(run_id, claimed))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("run task crashed", exc_info=task.exception())
+        self._wake.set()
+
+    async def _execute(self, run_id: str | None, claimed: RunRow | None) -> None:
+        from homeport.engine.executor import Executor
+
+        executor = await Executor.claim(self, run_id=run_id, claimed=claimed)
+        if executor is None:
+            return
+        self.executors[executor.run_id] = executor
+        try:
+            await executor.run()
+        finally:
+            self.executors.pop(executor.run_id, None)
+
+    def events(self, run_id: str, after: int = 0) -> AsyncIterator[Event]:
+        """Stored then live events of ``run_id`` numbered above ``after``, up to the next
+        ``done`` (end of a stream segment)."""
+        return self.bus.subscribe(
+            run_id,
+            after,
+            db=self.db,
+            poll_seconds=min(self.settings.poll_seconds, REMOTE_POLL_SECONDS),
+        )
+
+    async def wait(self, run_id: str, limit_seconds: float | None = None) -> RunRow:
+        """Wait until the run is terminal or paused for tool outputs; returns its row."""
+        deadline = None if limit_seconds is None else time.monotonic() + limit_seconds
+        waiter = self.bus.waiter(run_id)
+        try:
+            while True:
+                live = self.bus.live.get(run_id)
+                if live is not None:
+                    await live.ended.wait()
+                row = await self.db(lambda conn: queue.load_run(conn, run_id))
+                if row is None or row["status"] in TERMINAL or row["status"] in PAUSED:
+                    return row or {}
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return row
+                step = REMOTE_POLL_SECONDS if left is None else min(left, REMOTE_POLL_SECONDS)
+                await self.bus.wait(waiter, step)
+        finally:
+            self.bus.drop_waiter(run_id, waiter)
+
+    async def cancel(self, run_id: str) -> RunRow:
+        """Cancel a run: at once if no worker holds it (queued, requires_action), else flag it
+        (``cancelling``) for the worker holding it, in this process or another. Raises
+        ``IllegalTransition`` (400) for a finished run. Returns the run row afterwards."""
+        from homeport.engine.settle import cancel_run
+
+        row = await self.db(lambda conn: cancel_run(self.services, conn, run_id))
+        self.bus.notify(run_id)
+        executor = self.executors.get(run_id)
+        if executor is not None:
+            executor.request_cancel()
+        return row
+
+    # -- maintenance ---------------------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        """Claim queued runs while there is capacity, pass cancel requests to local runs,
+        heartbeat our leases, settle stale runs and refresh queue metrics."""
+        last_beat = last_stale = 0.0
+        while self._running:
+            try:
+                now = time.monotonic()
+                await self._claim_free_slots()
+                await self._check_cancels()
+                if now - last_beat >= self.settings.heartbeat_seconds:
+                    last_beat = now
+                    await self._heartbeat()
+                if now - last_stale >= STALE_CHECK_SECONDS:
+                    last_stale = now
+                    await self._settle_stale()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("engine maintenance failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+            self._wake.clear()
+
+    async def _claim_free_slots(self) -> None:
+        free = self.settings.workers - len(self._tasks)
+        if free <= 0:
+            return
+        owner, lease = self.owner, self.settings.lease_seconds
+        rows = await self.db(lambda conn: queue.claim_next(conn, owner, lease, free))
+        for row in rows:
+            self._spawn(None, claimed=row)
+
+    async def _check_cancels(self) -> None:
+        ids = [rid for rid, ex in self.executors.items() if not ex.cancel_seen]
+        if not ids:
+            return
+        for run_id in await self.db(lambda conn: queue.cancel_requested(conn, ids)):
+            executor = self.executors.get(run_id)
+            if executor is not None:
+                executor.request_cancel()
+
+    async def _heartbeat(self) -> None:
+        ids = list(self.executors)
+        owner, lease = self.owner, self.settings.lease_seconds
+        held = await self.db(lambda conn: queue.heartbeat(conn, owner, ids, lease))
+        for run_id in set(ids) - held:
+            executor = self.executors.get(run_id)
+            if executor is not None:
+                executor.lost_lease()
+
+    async def _settle_stale(self) -> None:
+        from homeport.engine.settle import settle_stale
+
+        settled = await self.db(lambda conn: settle_stale(self.services, conn))
+        for run_id in settled:
+            self.bus.notify(run_id)
+        count, oldest = await self.db(queue.queue_stats)
+        metrics = self.services.metrics
+        metrics.queue_depth.set(count)
+        metrics.queue_age.set(max(0.0, time.time() - oldest) if oldest else 0.0)

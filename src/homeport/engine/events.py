@@ -1,0 +1,140 @@
+"""The event log of runs: the ``run_events`` table plus in-process publish/subscribe.
+
+Executors append events through ``RunScope.emit`` (published here at once, committed in batches).
+``subscribe(run_id, after)`` replays stored events numbered above ``after``, then follows live
+ones: from memory when the run executes in this process, else by reading the table every poll
+interval (another process executes it). A subscription ends after the ``done`` event that closes
+each stream segment (the run finished, or paused for tool outputs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, func, select
+
+from homeport.engine.adapter import DONE
+from homeport.store.models import RunEvent
+
+Event = tuple[int, str, str]
+"""(n, event name, JSON data text)."""
+
+T = TypeVar("T")
+DbCall = Callable[[Callable[[Connection], T]], "asyncio.Future[T]"]
+
+
+@dataclass
+class LiveRun:
+    """Events of a run executing in this process, from ``first_n`` on (committed or not)."""
+
+    first_n: int
+    events: list[Event] = field(default_factory=list)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def after(self, n: int) -> list[Event]:
+        start = max(0, n + 1 - self.first_n)
+        return self.events[start:]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self.live: dict[str, LiveRun] = {}
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+
+    def open(self, run_id: str, first_n: int) -> LiveRun:
+        live = LiveRun(first_n)
+        self.live[run_id] = live
+        self._wake(run_id)
+        return live
+
+    def close(self, run_id: str, live: LiveRun) -> None:
+        """The executor is done with this claim and everything is committed."""
+        live.ended.set()
+        if self.live.get(run_id) is live:
+            del self.live[run_id]
+        self._wake(run_id)
+
+    def publish(self, run_id: str, n: int, event: str, data: str) -> None:
+        live = self.live.get(run_id)
+        if live is not None:
+            live.events.append((n, event, data))
+        self._wake(run_id)
+
+    def notify(self, run_id: str) -> None:
+        """Something about the run changed elsewhere (committed events): wake its readers."""
+        self._wake(run_id)
+
+    def _wake(self, run_id: str) -> None:
+        for waiter in self._waiters.get(run_id, ()):
+            waiter.set()
+
+    async def wait(self, waiter: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter.wait(), seconds)
+        waiter.clear()
+
+    def waiter(self, run_id: str) -> asyncio.Event:
+        waiter = asyncio.Event()
+        self._waiters.setdefault(run_id, set()).add(waiter)
+        return waiter
+
+    def drop_waiter(self, run_id: str, waiter: asyncio.Event) -> None:
+        waiters = self._waiters.get(run_id)
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                del self._waiters[run_id]
+
+    async def subscribe(
+        self, run_id: str, after: int, *, db: Any, poll_seconds: float
+    ) -> AsyncIterator[Event]:
+        """Events numbered above ``after`` until the next ``done``. ``db`` runs a function
+        with a connection in the database thread pool (``Engine.db``)."""
+        waiter = self.waiter(run_id)
+        last = after
+        live: LiveRun | None = None
+        try:
+            while True:
+                live = self.live.get(run_id, live)
+                if live is not None and live.first_n <= last + 1:
+                    batch = live.after(last)
+                else:
+                    batch = await db(partial(stored_events, run_id=run_id, after=last))
+                for event in batch:
+                    yield event
+                    last = event[0]
+                    if event[1] == DONE:
+                        return
+                if not batch:
+                    if live is not None and live.ended.is_set() and live.first_n <= last + 1:
+                        live = None  # its events are committed: read the rest from the table
+                        continue
+                    await self.wait(waiter, poll_seconds)
+        finally:
+            self.drop_waiter(run_id, waiter)
+
+
+def stored_events(conn: Connection, run_id: str, after: int) -> list[Event]:
+    rows = conn.execute(
+        select(RunEvent.n, RunEvent.event, RunEvent.data)
+        .where(RunEvent.run_id == run_id, RunEvent.n > after)
+        .order_by(RunEvent.n)
+    )
+    return [(n, event, data) for n, event, data in rows]
+
+
+def last_event_number(conn: Connection, run_id: str) -> int:
+    value = conn.execute(
+        select(func.max(RunEvent.n)).where(RunEvent.run_id == run_id)
+    ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def encode_sse(event: str, data: str) -> bytes:
+    """One server-sent event, as OpenAI frames them."""
+    return f"event: {event}\ndata: {data}\n\n".encode()

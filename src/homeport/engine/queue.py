@@ -1,0 +1,123 @@
+"""The runs table as a queue: claims with a lease, heartbeats, recovery, expiry, cancel flags.
+
+All functions take a connection inside a transaction and use Core statements. On PostgreSQL the
+claim of the next runs is ``FOR UPDATE SKIP LOCKED``, so any number of workers share the queue;
+on SQLite every transaction is ``BEGIN IMMEDIATE``, which serialises claims anyway.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from homeport.engine.adapter import RunRow
+from homeport.engine.status import ACTIVE, CANCELLING, IN_PROGRESS, PAUSED, QUEUED
+from homeport.store.models import Run
+
+_COLUMNS = [c for c in Run.__table__.c if c.name != "seq"]
+
+
+def _row(mapping: Any) -> RunRow:
+    return dict(mapping)
+
+
+def load_run(conn: Connection, run_id: str) -> RunRow | None:
+    row = conn.execute(select(*_COLUMNS).where(Run.id == run_id)).mappings().first()
+    return _row(row) if row is not None else None
+
+
+def _claim_values(owner: str, lease_seconds: float) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "status": IN_PROGRESS,
+        "lease_owner": owner,
+        "lease_expires_at": now + lease_seconds,
+        "started_at": func.coalesce(Run.started_at, int(now)),
+        "attempts": Run.attempts + 1,
+    }
+
+
+def claim(conn: Connection, run_id: str, owner: str, lease_seconds: float) -> RunRow | None:
+    """Claim one queued run by id (the fast path right after the API queued it)."""
+    stmt = (
+        update(Run)
+        .where(Run.id == run_id, Run.status == QUEUED)
+        .values(**_claim_values(owner, lease_seconds))
+        .returning(*_COLUMNS)
+    )
+    row = conn.execute(stmt).mappings().first()
+    return _row(row) if row is not None else None
+
+
+def claim_next(conn: Connection, owner: str, lease_seconds: float, limit: int) -> list[RunRow]:
+    """Claim up to ``limit`` of the oldest queued runs no other worker holds."""
+    pick = select(Run.seq).where(Run.status == QUEUED).order_by(Run.seq).limit(limit)
+    if conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    seqs = list(conn.execute(pick).scalars())
+    if not seqs:
+        return []
+    stmt = (
+        update(Run)
+        .where(Run.seq.in_(seqs), Run.status == QUEUED)
+        .values(**_claim_values(owner, lease_seconds))
+        .returning(*_COLUMNS)
+    )
+    return [_row(row) for row in conn.execute(stmt).mappings()]
+
+
+def heartbeat(conn: Connection, owner: str, run_ids: list[str], lease_seconds: float) -> set[str]:
+    """Extend our leases; returns the ids we still hold (a run missing here was taken over)."""
+    if not run_ids:
+        return set()
+    stmt = (
+        update(Run)
+        .where(Run.id.in_(run_ids), Run.lease_owner == owner, Run.status.in_(ACTIVE))
+        .values(lease_expires_at=time.time() + lease_seconds)
+        .returning(Run.id)
+    )
+    return set(conn.execute(stmt).scalars())
+
+
+def cancel_requested(conn: Connection, run_ids: list[str]) -> set[str]:
+    if not run_ids:
+        return set()
+    stmt = select(Run.id).where(Run.id.in_(run_ids), Run.cancel_requested.is_(True))
+    return set(conn.execute(stmt).scalars())
+
+
+def request_cancel(conn: Connection, run_id: str) -> None:
+    """Flag an active run for its worker (which may live in another process)."""
+    conn.execute(
+        update(Run).where(Run.id == run_id).values(cancel_requested=True, status=CANCELLING)
+    )
+
+
+def stale_runs(conn: Connection, limit: int = 100) -> list[RunRow]:
+    """Runs to settle: active with an expired lease (their worker died), or queued / waiting
+    for tool outputs past ``expires_at``. Locked (SKIP LOCKED) on PostgreSQL."""
+    now = time.time()
+    stmt = (
+        select(*_COLUMNS)
+        .where(
+            or_(
+                and_(Run.status.in_(ACTIVE), Run.lease_expires_at < now),
+                and_(Run.status.in_([QUEUED, *PAUSED]), Run.expires_at < int(now)),
+            )
+        )
+        .order_by(Run.seq)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [_row(row) for row in conn.execute(stmt).mappings()]
+
+
+def queue_stats(conn: Connection) -> tuple[int, int | None]:
+    """(queued runs, created_at of the oldest)."""
+    count, oldest = conn.execute(
+        select(func.count(), func.min(Run.created_at)).where(Run.status == QUEUED)
+    ).one()
+    return int(count), oldest

@@ -1,0 +1,1 @@
+"""The cutover gateway: passthrough, shadow, sticky canary and full, in front of both sides."""

@@ -1,0 +1,471 @@
+"""The gateway: a raw ASGI reverse proxy for the OpenAI API in front of two upstreams.
+
+One request, in order: read the body; classify the path; decide the side from the cached routing
+state and the cached pins; forward with a pooled client and stream the answer back chunk by chunk
+(``homeport-upstream`` names the side that served it). An answer that reveals a new thread,
+conversation or response ID is held until that ID's pin is durable. Shared objects are written to
+both sides. In shadow mode the finished exchange is handed to the shadow dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from homeport.gateway.classify import Route, Scope, classify
+from homeport.gateway.config import GatewayConfig
+from homeport.gateway.metrics import GatewayMetrics
+from homeport.gateway.mirror import ObjectMirror
+from homeport.gateway.objects import Created, created_object, creates_object
+from homeport.gateway.pairs import PairQueue
+from homeport.gateway.pins import Pin, PinStore, PinWriteError
+from homeport.gateway.routing import RoutingCache, new_conversation_side, unpinned_side
+from homeport.gateway.seams import (
+    CapturedRequest,
+    CapturedResponse,
+    Mode,
+    PairSink,
+    Role,
+    RoutingSource,
+    RoutingState,
+    Upstream,
+)
+from homeport.gateway.shadow import ShadowDispatcher, ShadowJob
+from homeport.gateway.sidestats import write_side_stats
+from homeport.gateway.upstream import (
+    CONVERSATION_KEY_HEADER,
+    UPSTREAM_HEADER,
+    Side,
+    is_event_stream,
+    recordable_headers,
+    response_headers,
+    usage,
+)
+from homeport.store.db import Database
+
+log = logging.getLogger("homeport.gateway")
+
+Scope_ = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_KEY_HEADER = CONVERSATION_KEY_HEADER.encode()
+_UPSTREAM = {u: (UPSTREAM_HEADER.encode(), u.value.encode()) for u in Upstream}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Where one request goes and what it means for the conversation."""
+
+    side: Upstream
+    conversation: str | None  # the conversation key (pairs, metrics, pins of new responses)
+    after: str | None  # the existing object the request refers to
+    pin_kind: str | None  # kind of the pin to write for the object the answer creates
+    also_produces: str | None = None  # a conversation a new response is added to
+
+
+def _error_body(message: str, code: str) -> bytes:
+    return orjson.dumps(
+        {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
+    )
+
+
+def _header(scope: Scope_, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+class Gateway:
+    def __init__(
+        self, config: GatewayConfig, *, db: Database, source: RoutingSource, sink: PairSink | None
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.metrics = GatewayMetrics(config.replica)
+        self.routing = RoutingCache(source, config.initial_state(), config.refresh_seconds)
+        self._sink = sink
+        self._started = False
+        # Made in start(): they need the running loop.
+        self.sides: dict[Upstream, Side] = {}
+        self.pins: PinStore
+        self.pairs: PairQueue
+        self.shadow: ShadowDispatcher
+        self.mirror: ObjectMirror
+        self._stats_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self.sides = {
+            Upstream.MANAGED: Side(Upstream.MANAGED, self.config.managed),
+            Upstream.HOMEPORT: Side(Upstream.HOMEPORT, self.config.homeport),
+        }
+        self.pins = PinStore(self.db, self.config.pin_cache_size)
+        self.pairs = PairQueue(self._sink, self.config.shadow, self.metrics)
+        self.shadow = ShadowDispatcher(
+            self.sides[Upstream.HOMEPORT], self.config.shadow, self.metrics, self.pairs
+        )
+        self.mirror = ObjectMirror(self.db, self.config.mirror_timeout_seconds, self.metrics)
+        await self.routing.start()
+        self.pins.start()
+        self.pairs.start()
+        self.shadow.start()
+        self._stats_task = asyncio.create_task(self._stats_loop(), name="gateway-side-stats")
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            await asyncio.gather(self._stats_task, return_exceptions=True)
+        await self.routing.stop()
+        await self.shadow.stop()
+        await self.pairs.stop()
+        await self.pins.stop()
+        await self._flush_stats()
+        for side in self.sides.values():
+            await side.close()
+
+    async def _flush_stats(self) -> None:
+        stats = self.metrics.take_window(self.routing.current.phase)
+        try:
+            await asyncio.to_thread(write_side_stats, self.db, stats)
+        except Exception as exc:  # counters are advisory; the next window carries on
+            log.warning("writing side stats failed: %s", exc)
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.stats_seconds)
+            await self._flush_stats()
+
+    # ------------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path == "/metrics":
+            self.metrics.routing_weight.set(self.routing.current.weight)
+            await _reply(
+                send, 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode()
+            )
+            return
+        if path == "/healthz":
+            state = self.routing.current
+            body = orjson.dumps(
+                {
+                    "status": "ok",
+                    "mode": state.mode.value,
+                    "weight": state.weight,
+                    "phase": state.phase,
+                }
+            )
+            await _reply(send, 200, body)
+            return
+        await self._proxy(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ------------------------------------------------------------------ routing
+
+    async def _plan(self, route: Route, state: RoutingState, scope: Scope_, body: bytes) -> Plan:
+        client_key = _header(scope, _KEY_HEADER)
+        if route.scope is Scope.CONVERSATION and route.key is not None:
+            return await self._existing(route.key, state, None)
+        if route.scope is Scope.SHARED:
+            return Plan(unpinned_side(state), None, None, None)
+        if route.scope is Scope.CREATE and route.creates == "response":
+            data = _json_object(body)
+            conversation = data.get("conversation")
+            if isinstance(conversation, dict):
+                conversation = conversation.get("id")
+            ref = data.get("previous_response_id") or conversation
+            kind = None if data.get("store") is False else "response"
+            if isinstance(ref, str):
+                plan = await self._existing(ref, state, kind)
+                extra = conversation if isinstance(conversation, str) else None
+                return Plan(plan.side, plan.conversation, ref, kind, extra)
+            side = new_conversation_side(state, client_key or secrets.token_hex(8))
+            return Plan(side, client_key, None, kind)
+        if route.scope is Scope.CREATE:
+            side = new_conversation_side(state, client_key or secrets.token_hex(8))
+            return Plan(side, client_key, None, route.creates)
+        side = new_conversation_side(state, client_key or secrets.token_hex(8))
+        return Plan(side, client_key, None, None)
+
+    async def _existing(self, key: str, state: RoutingState, pin_kind: str | None) -> Plan:
+        known, pin = self.pins.cached(key)
+        if not known:
+            pin = await self.pins.get(key)
+        if pin is None:
+            return Plan(unpinned_side(state), key, key, pin_kind)
+        return Plan(pin.side, pin.conversation, key, pin_kind)
+
+    # ------------------------------------------------------------------ proxying
+
+    async def _proxy(self, scope: Scope_, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        query = scope["query_string"].decode("latin-1")
+        body = await _read_body(receive)
+        route = classify(method, path)
+        state = self.routing.current
+        try:
+            plan = await self._plan(route, state, scope, body)
+        except Exception as exc:  # the pin store is unreachable: do not guess a side
+            log.warning("routing failed: %s", exc)
+            await _reply(
+                send,
+                503,
+                _error_body(
+                    "The gateway could not look up where this conversation lives; retry.",
+                    "gateway_state",
+                ),
+            )
+            return
+        side = self.sides[plan.side]
+        shadowing = (
+            state.mode is Mode.SHADOW
+            and plan.side is Upstream.MANAGED
+            and (route.model_call or (route.write and route.scope is not Scope.SHARED))
+        )
+        mirroring = (
+            route.scope is Scope.SHARED and route.write and state.mode is not Mode.PASSTHROUGH
+        )
+        capture = route.model_call or shadowing or mirroring or plan.pin_kind is not None
+        request = side.client.build_request(
+            method, side.url(path, query), headers=side.headers(scope["headers"]), content=body
+        )
+        started_at = time.time()
+        t0 = time.perf_counter()
+        try:
+            response = await side.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            self.metrics.observe(
+                side=plan.side,
+                role=Role.SERVED,
+                route=route.label,
+                status=None,
+                seconds=time.perf_counter() - t0,
+                ttft=None,
+            )
+            await _reply(
+                send,
+                502,
+                _error_body(
+                    f"The {plan.side.value} upstream did not answer: {type(exc).__name__}.",
+                    "upstream_unavailable",
+                ),
+                upstream=plan.side,
+            )
+            return
+        try:
+            answer = await self._relay(response, send, plan, capture, t0, started_at)
+        finally:
+            await response.aclose()
+        if answer is None:
+            return
+        given, made = usage(answer.body, answer.streamed) if route.model_call else (0, 0)
+        self.metrics.observe(
+            side=plan.side,
+            role=Role.SERVED,
+            route=route.label,
+            status=answer.status,
+            seconds=answer.total_seconds,
+            ttft=answer.ttft_seconds,
+            input_tokens=given,
+            output_tokens=made,
+        )
+        if not (shadowing or mirroring):
+            return
+        captured = CapturedRequest(method, path, query, recordable_headers(scope["headers"]), body)
+        if mirroring:
+            await self.mirror.copy(
+                self.sides[plan.side.other],
+                route,
+                captured,
+                answer,
+                wait=state.mode is not Mode.SHADOW,
+            )
+        else:
+            self.shadow.submit(self._shadow_job(route, plan, state, captured, answer))
+
+    async def _relay(
+        self,
+        response: httpx.Response,
+        send: Send,
+        plan: Plan,
+        capture: bool,
+        t0: float,
+        started_at: float,
+    ) -> CapturedResponse | None:
+        """Stream the upstream's answer to the client; pin a created object before its ID goes
+        out. Returns the captured answer (body only when ``capture``), None when it failed."""
+        status = response.status_code
+        headers = [
+            (k, v)
+            for k, v in response.headers.raw
+            if k.lower()
+            not in (b"connection", b"keep-alive", b"transfer-encoding", _UPSTREAM[plan.side][0])
+        ]
+        headers.append(_UPSTREAM[plan.side])
+        streamed = is_event_stream(response.headers.get("content-type", ""))
+        pin_pending = plan.pin_kind is not None and 200 <= status < 300
+        chunks: list[bytes] = []
+        held: list[bytes] = []
+        started = False
+        ttft: float | None = None
+        async for chunk in response.aiter_raw():
+            if ttft is None:
+                ttft = time.perf_counter() - t0
+            if capture:
+                chunks.append(chunk)
+            if pin_pending:
+                held.append(chunk)
+                created = created_object(b"".join(held), streamed)
+                if created is None and streamed:
+                    continue  # keep holding until the event that names the new object
+                if created is None and not streamed:
+                    continue  # a JSON answer is pinned once it is whole
+                pin_pending = False
+                if not await self._pin(plan, created, send):
+                    return None
+                chunk, held = b"".join(held), []
+            if not started:
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                started = True
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if held:  # an answer that never named an object: forward it unpinned
+            if not started:
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                started = True
+            await send({"type": "http.response.body", "body": b"".join(held), "more_body": True})
+        if not started:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return CapturedResponse(
+            upstream=plan.side,
+            status=status,
+            headers=response_headers(response.headers.raw),
+            body=b"".join(chunks),
+            error=None,
+            started_at=started_at,
+            ttft_seconds=ttft if streamed else None,
+            total_seconds=time.perf_counter() - t0,
+            streamed=streamed,
+        )
+
+    async def _pin(self, plan: Plan, created: Created | None, send: Send) -> bool:
+        if created is None or plan.pin_kind is None:
+            return True
+        conversation = plan.conversation or created.id
+        if plan.pin_kind == "response" and plan.after is None:
+            conversation = created.id  # a new chain: its first response names it
+        try:
+            await self.pins.put(created.id, plan.pin_kind, Pin(plan.side, conversation))
+        except PinWriteError as exc:
+            log.error("%s", exc)
+            await _reply(
+                send,
+                503,
+                _error_body(
+                    "The gateway could not record where this conversation lives; retry.",
+                    "gateway_state",
+                ),
+                upstream=plan.side,
+            )
+            return False
+        self.metrics.pins_written.labels(plan.side, plan.pin_kind).inc()
+        return True
+
+    def _shadow_job(
+        self,
+        route: Route,
+        plan: Plan,
+        state: RoutingState,
+        request: CapturedRequest,
+        answer: CapturedResponse,
+    ) -> ShadowJob:
+        created = (
+            created_object(answer.body, answer.streamed)
+            if creates_object(request.method, request.path)
+            else None
+        )
+        object_id = created.id if created else None
+        produces = [k for k in (object_id, plan.after, plan.also_produces) if k]
+        if route.creates == "response":
+            produces = [k for k in (object_id, plan.also_produces) if k]
+        parts = request.path.rstrip("/").split("/")
+        submits = parts[-1] == "submit_tool_outputs"
+        return ShadowJob(
+            route=route,
+            request=request,
+            primary=answer,
+            state=state,
+            conversation_key=plan.conversation or object_id,
+            after=plan.after,
+            produces=tuple(produces),
+            object_id=object_id,
+            created_at=created.created_at if created else None,
+            answer_id=parts[-2] if submits else object_id,
+            replies_to=parts[-2] if submits else plan.after,
+        )
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def _reply(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = b"application/json",
+    upstream: Upstream | None = None,
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if upstream is not None:
+        headers.append(_UPSTREAM[upstream])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

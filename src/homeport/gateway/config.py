@@ -1,0 +1,113 @@
+"""The gateway's own configuration file (``homeport gateway --config gateway.toml``).
+
+```toml
+name = "default"                       # the rollout this gateway follows
+database_url = "sqlite:///homeport.db"  # pins and stats; PostgreSQL when replicas share it
+mode = "shadow"                         # initial routing (static, or until the rollout has one)
+routing = "store"                       # "store": follow the rollout state; "static": this file
+
+[managed]
+base_url = "https://api.openai.com/v1"  # the client's own key is passed through
+
+[homeport]
+base_url = "http://127.0.0.1:8080/v1"
+api_key_env = "HOMEPORT_GATEWAY_KEY"     # an admin key: mirrored writes keep their IDs
+```
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from homeport.config import ConfigError
+from homeport.gateway.seams import Mode, RoutingState
+
+
+class SideConfig(BaseModel):
+    """One upstream. ``base_url`` ends where the SDK's would (``…/v1``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str
+    api_key: str | None = None
+    api_key_env: str | None = None
+    connect_timeout_seconds: float = 5.0
+    timeout_seconds: float = 600.0
+    max_connections: int = 512
+
+    def resolved_api_key(self) -> str | None:
+        """The key that replaces the client's; None passes the client's own key through."""
+        if self.api_key:
+            return self.api_key
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise ConfigError(
+                    f"setting 'api_key_env': environment variable {self.api_key_env} "
+                    "is empty: export it or set 'api_key'"
+                )
+            return key
+        return None
+
+
+class ShadowConfig(BaseModel):
+    """The fire-and-forget copy: bounded queue, bounded concurrency, its own timeout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    queue_size: int = Field(1000, ge=1)
+    concurrency: int = Field(32, ge=1)
+    timeout_seconds: float = Field(120.0, gt=0)
+    sink: Literal["store", "jsonl", "none"] = "store"
+    jsonl_path: Path | None = None
+    pair_queue_size: int = Field(10_000, ge=1)
+    batch_size: int = Field(100, ge=1)
+
+
+class GatewayConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "default"
+    replica: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    host: str = "127.0.0.1"
+    port: int = 8088
+    database_url: str = "sqlite:///homeport.db"
+    managed: SideConfig
+    homeport: SideConfig
+    mode: Mode = Mode.PASSTHROUGH
+    weight: float = Field(0.0, ge=0.0, le=1.0)
+    salt: str = ""
+    routing: Literal["static", "store"] = "static"
+    refresh_seconds: float = Field(1.0, gt=0)
+    stats_seconds: float = Field(10.0, gt=0)
+    pin_cache_size: int = Field(200_000, ge=1)
+    mirror_timeout_seconds: float = Field(30.0, gt=0)
+    shadow: ShadowConfig = Field(default_factory=ShadowConfig)
+
+    def initial_state(self) -> RoutingState:
+        return RoutingState(
+            mode=self.mode, weight=self.weight, phase=self.mode.value, salt=self.salt
+        )
+
+
+def load_gateway_config(path: str | Path, **overrides: object) -> GatewayConfig:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"gateway config {path} does not exist: see docs/gateway.md for one")
+    try:
+        with path.open("rb") as handle:
+            values = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return GatewayConfig(**{**values, **overrides})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: setting '{key}': {first['msg']}") from exc

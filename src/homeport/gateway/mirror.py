@@ -1,0 +1,106 @@
+"""Shared objects (assistants, files, vector stores) written to both sides with the same ID.
+
+The primary side answers first and assigns the ID; the same request then goes to the other side
+with ``homeport-object-id`` / ``homeport-created-at`` (homeport accepts them from an admin key).
+In canary and full mode the copy finishes (or times out) before the client gets its answer, so
+an object exists on both sides before any conversation can use it; in shadow mode it runs in the
+background. A copy that fails never fails the client: the object is recorded as ``missing`` in
+``gateway_objects``, the list to repair before traffic moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import select
+
+from homeport.gateway.classify import Route
+from homeport.gateway.metrics import GatewayMetrics
+from homeport.gateway.objects import created_object, creates_object
+from homeport.gateway.seams import CapturedRequest, CapturedResponse, Upstream
+from homeport.gateway.shadow import CREATED_AT_HEADER, OBJECT_ID_HEADER
+from homeport.gateway.upstream import Side
+from homeport.store.db import Database
+from homeport.store.models.base import now
+from homeport.store.models.gateway import GatewayObject
+
+log = logging.getLogger("homeport.gateway.mirror")
+
+
+class ObjectMirror:
+    def __init__(self, db: Database, timeout_seconds: float, metrics: GatewayMetrics) -> None:
+        self._db = db
+        self._timeout = timeout_seconds
+        self._metrics = metrics
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def copy(
+        self,
+        other: Side,
+        route: Route,
+        request: CapturedRequest,
+        answer: CapturedResponse,
+        *,
+        wait: bool,
+    ) -> None:
+        if not answer.ok:
+            return  # the primary refused: nothing to copy
+        job = self._copy(other, route, request, answer)
+        if wait:
+            await job
+            return
+        task = asyncio.create_task(job)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _copy(
+        self, other: Side, route: Route, request: CapturedRequest, answer: CapturedResponse
+    ) -> None:
+        kind = route.shared_kind or "object"
+        extra: tuple[tuple[str, str], ...] = ()
+        if creates_object(request.method, request.path):
+            created = created_object(answer.body, answer.streamed)
+            if created is None:
+                return
+            object_id = created.id
+            if other.upstream is Upstream.HOMEPORT:
+                extra = ((OBJECT_ID_HEADER, object_id),)
+                if created.created_at is not None:
+                    extra += ((CREATED_AT_HEADER, str(created.created_at)),)
+        else:
+            object_id = request.path.strip("/").split("/")[2]
+        try:
+            copied = await asyncio.wait_for(other.fetch(request, extra), self._timeout)
+            error = None if copied.ok else (copied.error or f"HTTP {copied.status}")
+            if copied.ok and extra == () and creates_object(request.method, request.path):
+                theirs = created_object(copied.body, copied.streamed)
+                if theirs is None or theirs.id != object_id:
+                    error = f"the {other.upstream.value} side assigned its own ID"
+        except TimeoutError:
+            error = f"no answer within {self._timeout:g} s"
+        if request.method == "DELETE" and error is None:
+            status = "deleted"
+        else:
+            status = "mirrored" if error is None else "missing"
+        self._metrics.mirror_writes.labels(kind, status).inc()
+        if error is not None:
+            log.warning(
+                "copying %s %s to %s failed: %s", kind, object_id, other.upstream.value, error
+            )
+        try:
+            await asyncio.to_thread(
+                self._record, object_id, kind, other.upstream.other, status, error
+            )
+        except Exception as exc:  # the copy happened (or not); only the record is lost
+            log.warning("recording mirrored %s %s failed: %s", kind, object_id, exc)
+
+    def _record(
+        self, object_id: str, kind: str, primary: Upstream, status: str, error: str | None
+    ) -> None:
+        with self._db.session() as session:
+            row = session.scalar(select(GatewayObject).where(GatewayObject.object_id == object_id))
+            if row is None:
+                row = GatewayObject(object_id=object_id, kind=kind, primary=primary.value)
+                session.add(row)
+            row.status, row.error, row.updated_at = status, error, now()

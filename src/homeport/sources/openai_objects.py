@@ -1,0 +1,248 @@
+"""``openai-objects``: an offline dump of OpenAI API objects.
+
+What teams saved before the Assistants API shut down: any folder of ``.json`` and ``.jsonl``
+files holding API objects or list pages (``{"object": "list", "data": [...]}``), or JSON arrays
+of objects, in any layout. Objects are recognised by their ``object`` field; the same object
+seen twice is exported once. File bytes are files named by the file's ID (optionally with an
+extension) under any ``file-contents/`` folder.
+
+The dump is read twice: first everything but messages, runs and steps is exported while those
+are indexed (IDs, timestamps and positions only, in a scratch SQLite file that is deleted at the
+end), then messages are written thread by thread in conversation order, then runs and steps.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from homeport.bundle import FLAG_AGENT_MISSING, Record
+from homeport.sources import openai_mapping as to
+from homeport.sources.base import ExportContext, Source, SourceOptions
+from homeport.sources.errors import SourceError
+
+CONTENTS_DIR = "file-contents"
+INDEXED = {"thread.message": "items", "thread.run": "runs", "thread.run.step": "run_steps"}
+DIRECT = {
+    "assistant",
+    "file",
+    "vector_store",
+    "vector_store.file",
+    "thread",
+    "response",
+    "conversation",
+}
+ORDER = {
+    "items": "conversation_id, created_at, ordinal",
+    "runs": "conversation_id, created_at, ordinal",
+    "run_steps": "run_id, created_at, ordinal",
+}
+
+
+class OpenAIObjectsOptions(SourceOptions):
+    path: Path
+
+
+class _Position(tuple[int, int, int]):
+    """(file number, byte offset of the line or -1, index inside a JSON document)."""
+
+
+class _Dump:
+    """The dump's files and a reader that finds an object again by its position."""
+
+    def __init__(self, root: Path) -> None:
+        if not root.is_dir():
+            raise SourceError(f"{root} is not a folder of OpenAI API objects")
+        self.files = sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file() and p.suffix in (".json", ".jsonl") and CONTENTS_DIR not in p.parts
+        )
+        self.contents: dict[str, Path] = {}
+        for path in root.rglob("*"):
+            if path.is_file() and CONTENTS_DIR in path.parts:
+                self.contents.setdefault(path.name, path)
+                self.contents.setdefault(path.stem, path)
+        self._cached: tuple[int, list[Any]] | None = None
+
+    def objects(self) -> Iterator[tuple[tuple[int, int, int], dict[str, Any]]]:
+        for number, path in enumerate(self.files):
+            if path.suffix == ".jsonl":
+                with path.open("rb") as handle:
+                    offset = 0
+                    for line in handle:
+                        if line.strip():
+                            for index, obj in enumerate(_flatten(_loads(line, path))):
+                                yield (number, offset, index), obj
+                        offset += len(line)
+            else:
+                for index, obj in enumerate(_flatten(_loads(path.read_bytes(), path))):
+                    yield (number, -1, index), obj
+
+    def fetch(self, position: tuple[int, int, int]) -> dict[str, Any]:
+        number, offset, index = position
+        path = self.files[number]
+        if offset >= 0:
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                return list(_flatten(_loads(handle.readline(), path)))[index]
+        if self._cached is None or self._cached[0] != number:
+            self._cached = (number, list(_flatten(_loads(path.read_bytes(), path))))
+        obj: dict[str, Any] = self._cached[1][index]
+        return obj
+
+
+def _loads(data: bytes, path: Path) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise SourceError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _flatten(value: Any) -> Iterator[dict[str, Any]]:
+    """API objects inside a document: itself, a list page's data, or an array's elements."""
+    if isinstance(value, list):
+        for element in value:
+            yield from _flatten(element)
+    elif isinstance(value, dict):
+        if value.get("object") == "list" and isinstance(value.get("data"), list):
+            yield from _flatten(value["data"])
+        elif isinstance(value.get("object"), str) and "id" in value:
+            yield value
+
+
+class _Index:
+    """Scratch SQLite: which objects were seen, and where the ordered ones are. No content."""
+
+    def __init__(self, folder: Path) -> None:
+        self.db = sqlite3.connect(folder / "index.sqlite")
+        self.db.executescript(
+            """
+            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
+            CREATE TABLE seen (kind TEXT, id TEXT, PRIMARY KEY (kind, id)) WITHOUT ROWID;
+            CREATE TABLE pos (part TEXT, conversation_id TEXT, run_id TEXT, created_at INTEGER,
+                              ordinal INTEGER, file INTEGER, offset INTEGER, idx INTEGER);
+            """
+        )
+        self.ordinal = 0
+
+    def first_time(self, kind: str, object_id: str) -> bool:
+        cursor = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (kind, object_id))
+        return cursor.rowcount == 1
+
+    def add(self, part: str, obj: dict[str, Any], position: tuple[int, int, int]) -> None:
+        self.ordinal += 1
+        self.db.execute(
+            "INSERT INTO pos VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                part,
+                obj.get("thread_id"),
+                obj.get("run_id"),
+                obj.get("created_at") or 0,
+                self.ordinal,
+                *position,
+            ),
+        )
+
+    def ordered(self, part: str, skip: int) -> Iterator[tuple[int, int, int]]:
+        query = (
+            f"SELECT file, offset, idx FROM pos WHERE part = ? ORDER BY {ORDER[part]} "
+            "LIMIT -1 OFFSET ?"
+        )
+        for row in self.db.execute(query, (part, skip)):
+            yield row[0], row[1], row[2]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class OpenAIObjectsSource(Source):
+    kind = "openai-objects"
+    description = "A folder of saved OpenAI API objects (.json / .jsonl), with file contents."
+    Options = OpenAIObjectsOptions
+    options: OpenAIObjectsOptions
+
+    def export(self, ctx: ExportContext) -> None:
+        dump = _Dump(self.options.path)
+        cursors = ctx.cursors
+        if cursors.get("phase") == "done":
+            return
+        with tempfile.TemporaryDirectory(prefix="homeport-index-") as scratch:
+            index = _Index(Path(scratch))
+            try:
+                agents = self._first_pass(ctx, dump, index, write="phase" not in cursors)
+                ctx.checkpoint({"phase": "items", "done": 0}, force="phase" not in cursors)
+                self._ordered(ctx, dump, index, agents, ctx.cursors)
+            finally:
+                index.close()
+        ctx.checkpoint({"phase": "done"}, force=True)
+
+    def _first_pass(
+        self, ctx: ExportContext, dump: _Dump, index: _Index, *, write: bool
+    ) -> set[str]:
+        agents: set[str] = set()
+        for position, obj in dump.objects():
+            kind = obj["object"]
+            if kind not in DIRECT and kind not in INDEXED:
+                continue
+            key = obj["id"] if kind != "vector_store.file" else f"{obj.get('vector_store_id')}/{obj['id']}"
+            if not index.first_time(kind, key):
+                continue
+            if kind == "assistant":
+                agents.add(obj["id"])
+            if kind in INDEXED:
+                index.add(INDEXED[kind], obj, position)
+            elif write:
+                for part, record in self._records(ctx, dump, obj):
+                    ctx.write(part, record)
+        return agents
+
+    def _records(self, ctx: ExportContext, dump: _Dump, obj: dict[str, Any]) -> list[tuple[str, Record]]:
+        kind = obj["object"]
+        if kind == "assistant":
+            return [("agents", to.agent(obj))] + [("tools", t) for t in to.tools(obj)]
+        if kind == "file":
+            content = dump.contents.get(obj["id"])
+            sha = ctx.put_blob(_chunks(content)) if content else None
+            return [("files", to.file(obj, sha256=sha))]
+        if kind == "vector_store":
+            return [("vector_stores", to.vector_store(obj))]
+        if kind == "vector_store.file":
+            return [("vector_store_files", to.vector_store_file(obj))]
+        if kind == "thread":
+            return [("conversations", to.conversation(obj))]
+        if kind == "conversation":
+            return [("conversations", to.conversation(obj))]
+        return [("runs", to.response(obj))]
+
+    def _ordered(
+        self,
+        ctx: ExportContext,
+        dump: _Dump,
+        index: _Index,
+        agents: set[str],
+        cursors: dict[str, Any],
+    ) -> None:
+        parts = ("items", "runs", "run_steps")
+        start = parts.index(cursors["phase"]) if cursors.get("phase") in parts else 0
+        for n, part in enumerate(parts[start:], start):
+            done = int(cursors.get("done", 0)) if n == start else 0
+            for position in index.ordered(part, done):
+                obj = dump.fetch(position)
+                record = {"items": to.message, "runs": to.run, "run_steps": to.step}[part](obj)
+                if part != "run_steps" and record["agent_id"] and record["agent_id"] not in agents:
+                    record.setdefault("flags", []).append(FLAG_AGENT_MISSING)
+                ctx.write(part, record)
+                done += 1
+                ctx.checkpoint({"phase": part, "done": done})
+            ctx.checkpoint({"phase": parts[n + 1] if n + 1 < len(parts) else "done", "done": 0})
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        yield from iter(lambda: handle.read(1 << 20), b"")

@@ -1,0 +1,83 @@
+"""Conversations: threads (``thread_…``) and conversations (``conv_…``), one table.
+
+Either protocol reads either kind; ``noun`` only words the not-found error the way the caller's
+protocol does ("No thread found …" or "No conversation found …").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from homeport.errors import not_found
+from homeport.store.models import Conversation, now
+from homeport.store.repos.identity import assign_id
+
+
+def create_conversation(
+    session: Session,
+    *,
+    project_id: str,
+    prefix: str = "thread",
+    metadata: Mapping[str, str] | None = None,
+    tool_resources: Mapping[str, Any] | None = None,
+    conversation_id: str | None = None,
+    created_at: int | None = None,
+) -> Conversation:
+    """Insert a thread (``prefix="thread"``) or conversation (``prefix="conv"``);
+    ``conversation_id``/``created_at`` keep an imported one's identity (409 if taken)."""
+    conversation = Conversation(
+        id=assign_id(session, Conversation, prefix=prefix, object_id=conversation_id),
+        project_id=project_id,
+        created_at=created_at if created_at is not None else now(),
+        metadata_=dict(metadata or {}),
+        tool_resources=dict(tool_resources or {}),
+    )
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def get_conversation(
+    session: Session, *, project_id: str, conversation_id: str, noun: str = "thread"
+) -> Conversation:
+    conversation = session.scalar(
+        select(Conversation).where(
+            Conversation.id == conversation_id, Conversation.project_id == project_id
+        )
+    )
+    if conversation is None:
+        raise not_found(noun, conversation_id)
+    return conversation
+
+
+def update_conversation(
+    session: Session,
+    *,
+    conversation: Conversation,
+    metadata: Mapping[str, str] | None = None,
+    tool_resources: Mapping[str, Any] | None = None,
+) -> Conversation:
+    """Replace metadata and/or tool resources (``None`` leaves a field as it is)."""
+    if metadata is not None:
+        conversation.metadata_ = dict(metadata)
+    if tool_resources is not None:
+        conversation.tool_resources = dict(tool_resources)
+    session.flush()
+    return conversation
+
+
+def delete_conversation(
+    session: Session, *, project_id: str, conversation_id: str, noun: str = "thread"
+) -> None:
+    """Delete it with its items, runs, steps and events (the foreign keys cascade)."""
+    result = session.execute(
+        delete(Conversation).where(
+            Conversation.id == conversation_id, Conversation.project_id == project_id
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise not_found(noun, conversation_id)

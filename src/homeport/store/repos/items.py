@@ -1,0 +1,134 @@
+"""Items: the entries of a conversation (messages, function calls and outputs, file search calls,
+reasoning). A thread's messages are its items of type ``message`` with role user or assistant.
+
+``content`` keeps each protocol's own content parts (Assistants: ``text`` with ``value`` and
+``annotations``, ``image_file``, ``image_url``; Responses: ``input_text``, ``output_text``, …);
+the renderers of either protocol read both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Select, delete, select
+from sqlalchemy.orm import Session
+
+from homeport.errors import not_found
+from homeport.store.models import Item, now
+from homeport.store.repos.identity import assign_id
+
+ITEM_PREFIXES = {
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "file_search_call": "fs",
+    "reasoning": "rs",
+}
+THREAD_ROLES = ("user", "assistant")
+
+
+def add_item(
+    session: Session,
+    *,
+    project_id: str,
+    type: str,
+    conversation_id: str | None = None,
+    role: str | None = None,
+    status: str | None = "completed",
+    content: Sequence[Any] = (),
+    attachments: Sequence[Any] = (),
+    metadata: Mapping[str, str] | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    response_id: str | None = None,
+    io: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    completed_at: int | None = None,
+    incomplete_at: int | None = None,
+    incomplete_details: Mapping[str, Any] | None = None,
+    item_id: str | None = None,
+    created_at: int | None = None,
+) -> Item:
+    """Insert one item. A completed item without ``completed_at`` gets its creation time;
+    ``item_id``/``created_at`` keep an imported item's identity (409 if the ID is taken)."""
+    created = created_at if created_at is not None else now()
+    if completed_at is None and status == "completed" and type == "message":
+        completed_at = created
+    item = Item(
+        id=assign_id(session, Item, prefix=ITEM_PREFIXES.get(type, "item"), object_id=item_id),
+        project_id=project_id,
+        conversation_id=conversation_id,
+        response_id=response_id,
+        io=io,
+        created_at=created,
+        type=type,
+        role=role,
+        status=status,
+        content=list(content),
+        attachments=list(attachments),
+        metadata_=dict(metadata or {}),
+        agent_id=agent_id,
+        run_id=run_id,
+        completed_at=completed_at,
+        incomplete_at=incomplete_at,
+        incomplete_details=dict(incomplete_details) if incomplete_details else None,
+        data=dict(data or {}),
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def get_message(
+    session: Session, *, project_id: str, conversation_id: str, message_id: str
+) -> Item:
+    """A message of the conversation, or 404 "No message found with id '…'."."""
+    item = session.scalar(
+        select(Item).where(
+            Item.id == message_id,
+            Item.project_id == project_id,
+            Item.conversation_id == conversation_id,
+            Item.type == "message",
+        )
+    )
+    if item is None:
+        raise not_found("message", message_id)
+    return item
+
+
+def update_message(session: Session, *, message: Item, metadata: Mapping[str, str]) -> Item:
+    """Replace a message's metadata (the only thing the Assistants API lets a client modify)."""
+    message.metadata_ = dict(metadata)
+    session.flush()
+    return message
+
+
+def delete_message(
+    session: Session, *, project_id: str, conversation_id: str, message_id: str
+) -> None:
+    result = session.execute(
+        delete(Item).where(
+            Item.id == message_id,
+            Item.project_id == project_id,
+            Item.conversation_id == conversation_id,
+            Item.type == "message",
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise not_found("message", message_id)
+
+
+def messages_query(
+    *, project_id: str, conversation_id: str, run_id: str | None = None
+) -> Select[tuple[Item]]:
+    """A thread's messages (user and assistant message items), unordered (paginate it)."""
+    stmt = select(Item).where(
+        Item.project_id == project_id,
+        Item.conversation_id == conversation_id,
+        Item.type == "message",
+        Item.role.in_(THREAD_ROLES),
+    )
+    if run_id is not None:
+        stmt = stmt.where(Item.run_id == run_id)
+    return stmt
