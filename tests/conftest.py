@@ -23,7 +23,7 @@ they fail.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,7 @@ import pytest
 from homeport.config import Settings
 from homeport.testing.scripted_model import ScriptedModelServer
 from tests.support.postgres import PostgresUnavailable, TestPostgres
-from tests.support.servers import HomeportServer, server_settings
-
-HomeportFactory = Callable[..., HomeportServer]
+from tests.support.servers import HomeportFactory, HomeportServer, server_settings
 
 
 @pytest.fixture(scope="session")

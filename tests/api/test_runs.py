@@ -11,7 +11,7 @@ import openai
 import pytest
 from tests.support.spec import validate
 
-pytestmark = pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")
 
 WEATHER: dict[str, Any] = {
     "type": "function",

@@ -13,7 +13,9 @@ from homeport.store.models import Item, Project
 from homeport.store.repos import conversations, items
 
 # OpenAI marks the Assistants API deprecated; the SDK warns on every call.
-pytestmark = pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:(deprecated|The Assistants API is deprecated):DeprecationWarning"
+)
 
 
 def test_create_with_messages_retrieve_modify_delete(
@@ -70,7 +72,7 @@ def test_create_with_messages_retrieve_modify_delete(
     assert (deleted.id, deleted.deleted, deleted.object) == (thread.id, True, "thread.deleted")
     with pytest.raises(openai.NotFoundError) as caught:
         client.beta.threads.retrieve(thread.id)
-    assert caught.value.message == f"No thread found with id '{thread.id}'."
+    assert caught.value.message.endswith(f"No thread found with id '{thread.id}'.")
     with homeport.services.db.session() as session:
         left = session.scalar(
             select(func.count()).select_from(Item).where(Item.conversation_id == thread.id)

@@ -7,6 +7,7 @@ The model routes point at the scripted model (see ``homeport.testing.scripted_mo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,6 @@ class HomeportServer(BackgroundServer):
         kwargs.setdefault("max_retries", 0)
         key = self.admin_key if admin else self.api_key
         return openai.AsyncOpenAI(base_url=self.base_url, api_key=key, **kwargs)
+
+
+HomeportFactory = Callable[..., HomeportServer]

@@ -22,6 +22,8 @@ API_MODULES: list[str] = [
     "homeport.api.runs",  # before threads: POST /threads/runs is not /threads/{thread_id}
     "homeport.api.threads",
     "homeport.api.messages",
+    "homeport.api.responses",
+    "homeport.api.conversations",
 ]
 PUBLIC_MODULES = ["homeport.api.health"]
 

@@ -142,9 +142,7 @@ class Adapter(RunAdapter):
     # -- events --------------------------------------------------------------------------
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        self.scope.emit(
-            kind, {"type": kind, "sequence_number": self.scope.next_n - 1, **fields}
-        )
+        self.scope.emit(kind, {"type": kind, "sequence_number": self.scope.next_n - 1, **fields})
 
     def _lifecycle(self, kind: str, status: str | None = None) -> None:
         self._emit(kind, response=render_response(self.scope.run, self.output, status=status))
@@ -183,40 +181,73 @@ class Adapter(RunAdapter):
 
     def reasoning_delta(self, text: str) -> None:
         if self.reasoning is None:
-            item = {"id": new_id("rs"), "type": "reasoning", "summary": [], "content": [],
-                    "status": "in_progress"}  # fmt: skip
+            item = {
+                "id": new_id("rs"),
+                "type": "reasoning",
+                "summary": [],
+                "content": [],
+                "status": "in_progress",
+            }
             self.reasoning = self._open(item)
         opened = self.reasoning
         opened.text.append(text)
-        self._emit("response.reasoning_text.delta", item_id=opened.item["id"],
-                   output_index=opened.index, content_index=0, delta=text)  # fmt: skip
+        self._emit(
+            "response.reasoning_text.delta",
+            item_id=opened.item["id"],
+            output_index=opened.index,
+            content_index=0,
+            delta=text,
+        )
 
     def _close_reasoning(self, status: str = COMPLETED) -> None:
         opened, self.reasoning = self.reasoning, None
         if opened is None:
             return
         text = "".join(opened.text)
-        self._emit("response.reasoning_text.done", item_id=opened.item["id"],
-                   output_index=opened.index, content_index=0, text=text)  # fmt: skip
+        self._emit(
+            "response.reasoning_text.done",
+            item_id=opened.item["id"],
+            output_index=opened.index,
+            content_index=0,
+            text=text,
+        )
         content = [{"type": "reasoning_text", "text": text}]
         opened.item.update(content=content, status=status)
-        self._done(opened, {"type": "reasoning", "status": status, "content": content,
-                            "data": {"summary": []}})  # fmt: skip
+        self._done(
+            opened,
+            {"type": "reasoning", "status": status, "content": content, "data": {"summary": []}},
+        )
 
     def message_started(self) -> None:
         self._close_reasoning()
-        item = {"id": new_id("msg"), "type": "message", "status": "in_progress",
-                "role": "assistant", "content": []}  # fmt: skip
+        item = {
+            "id": new_id("msg"),
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
         self.message = self._open(item)
-        self._emit("response.content_part.added", item_id=item["id"],
-                   output_index=self.message.index, content_index=0, part=output_text(""))  # fmt: skip
+        self._emit(
+            "response.content_part.added",
+            item_id=item["id"],
+            output_index=self.message.index,
+            content_index=0,
+            part=output_text(""),
+        )
 
     def text_delta(self, text: str) -> None:
         opened = self.message
         assert opened is not None
         opened.text.append(text)
-        self._emit("response.output_text.delta", item_id=opened.item["id"],
-                   output_index=opened.index, content_index=0, delta=text, logprobs=[])  # fmt: skip
+        self._emit(
+            "response.output_text.delta",
+            item_id=opened.item["id"],
+            output_index=opened.index,
+            content_index=0,
+            delta=text,
+            logprobs=[],
+        )
 
     def message_done(
         self, text: str, annotations: list[dict[str, Any]], usage: Usage, incomplete: str | None
@@ -226,18 +257,35 @@ class Adapter(RunAdapter):
         item_id, index = opened.item["id"], opened.index
         notes = render_annotations(annotations)
         for n, note in enumerate(notes):
-            self._emit("response.output_text.annotation.added", item_id=item_id,
-                       output_index=index, content_index=0, annotation_index=n,
-                       annotation=note)  # fmt: skip
+            self._emit(
+                "response.output_text.annotation.added",
+                item_id=item_id,
+                output_index=index,
+                content_index=0,
+                annotation_index=n,
+                annotation=note,
+            )
         part = output_text(text, notes)
-        self._emit("response.output_text.done", item_id=item_id, output_index=index,
-                   content_index=0, text=text, logprobs=[])  # fmt: skip
-        self._emit("response.content_part.done", item_id=item_id, output_index=index,
-                   content_index=0, part=part)  # fmt: skip
+        self._emit(
+            "response.output_text.done",
+            item_id=item_id,
+            output_index=index,
+            content_index=0,
+            text=text,
+            logprobs=[],
+        )
+        self._emit(
+            "response.content_part.done",
+            item_id=item_id,
+            output_index=index,
+            content_index=0,
+            part=part,
+        )
         status = COMPLETED if incomplete is None else INCOMPLETE
         opened.item.update(status=status, content=[part])
-        self._done(opened, {"type": "message", "role": "assistant", "status": status,
-                            "content": [part]})  # fmt: skip
+        self._done(
+            opened, {"type": "message", "role": "assistant", "status": status, "content": [part]}
+        )
 
     def tool_calls_made(self, calls: list[ToolCall], usage: Usage) -> None:
         self._close_reasoning()
@@ -248,20 +296,35 @@ class Adapter(RunAdapter):
                 self._function_call(call)
 
     def _function_call(self, call: ToolCall) -> None:
-        item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress",
-                "call_id": call.id, "name": call.name, "arguments": ""}  # fmt: skip
+        item = {
+            "id": new_id("fc"),
+            "type": "function_call",
+            "status": "in_progress",
+            "call_id": call.id,
+            "name": call.name,
+            "arguments": "",
+        }
         opened = self._open(item)
         fields = {"item_id": item["id"], "output_index": opened.index}
         self._emit("response.function_call_arguments.delta", **fields, delta=call.arguments)
-        self._emit("response.function_call_arguments.done", **fields, name=call.name,
-                   arguments=call.arguments)  # fmt: skip
+        self._emit(
+            "response.function_call_arguments.done",
+            **fields,
+            name=call.name,
+            arguments=call.arguments,
+        )
         item.update(status=COMPLETED, arguments=call.arguments)
         data = {"call_id": call.id, "name": call.name, "arguments": call.arguments}
         self._done(opened, {"type": "function_call", "status": COMPLETED, "data": data})
 
     def _search_started(self, call: ToolCall) -> None:
-        item = {"id": new_id("fs"), "type": "file_search_call", "status": "in_progress",
-                "queries": _queries(call.arguments), "results": None}  # fmt: skip
+        item = {
+            "id": new_id("fs"),
+            "type": "file_search_call",
+            "status": "in_progress",
+            "queries": _queries(call.arguments),
+            "results": None,
+        }
         opened = self._open(item)
         self.searches[call.id] = opened
         fields = {"item_id": item["id"], "output_index": opened.index}
@@ -274,16 +337,22 @@ class Adapter(RunAdapter):
             if opened is None:
                 continue
             item = opened.item
-            self._emit("response.file_search_call.completed", item_id=item["id"],
-                       output_index=opened.index)  # fmt: skip
+            self._emit(
+                "response.file_search_call.completed", item_id=item["id"], output_index=opened.index
+            )
             results = file_search_results(outcome.details)
             item.update(
                 status=COMPLETED,
                 results=results if "file_search_call.results" in self.include else None,
             )
-            data = {"call_id": outcome.call.id, "name": outcome.call.name,
-                    "arguments": outcome.call.arguments, "output": outcome.output,
-                    "queries": item["queries"], **outcome.details}  # fmt: skip
+            data = {
+                "call_id": outcome.call.id,
+                "name": outcome.call.name,
+                "arguments": outcome.call.arguments,
+                "output": outcome.output,
+                "queries": item["queries"],
+                **outcome.details,
+            }
             self._done(opened, {"type": "file_search_call", "status": COMPLETED, "data": data})
 
     def requires_action(self, calls: list[ToolCall]) -> None:
@@ -305,9 +374,14 @@ class Adapter(RunAdapter):
         for call_id in list(self.searches):
             opened = self.searches.pop(call_id)
             opened.item["status"] = INCOMPLETE
-            self._done(opened, {"type": "file_search_call", "status": INCOMPLETE,
-                                "data": {"call_id": call_id,
-                                         "queries": opened.item["queries"]}})  # fmt: skip
+            self._done(
+                opened,
+                {
+                    "type": "file_search_call",
+                    "status": INCOMPLETE,
+                    "data": {"call_id": call_id, "queries": opened.item["queries"]},
+                },
+            )
         changes: dict[str, Any] = {}
         if status in END_STAMPS:
             changes[END_STAMPS[status]] = scope.now()

@@ -23,7 +23,7 @@ from homeport.gateway.classify import Route
 from homeport.gateway.config import ShadowConfig
 from homeport.gateway.metrics import GatewayMetrics
 from homeport.gateway.objects import created_object
-from homeport.gateway.pairs import PairQueue
+from homeport.gateway.pairs import DRAIN_SECONDS_ON_STOP, PairQueue
 from homeport.gateway.replay import (
     Call,
     function_calls,
@@ -116,6 +116,11 @@ class ShadowDispatcher:
         ]
 
     async def stop(self) -> None:
+        """Let queued copies finish (for ``DRAIN_SECONDS_ON_STOP`` at most), then stop."""
+        try:
+            await asyncio.wait_for(self._queue.join(), DRAIN_SECONDS_ON_STOP)
+        except TimeoutError:
+            log.warning("stopping with %d shadow copies unsent", self._queue.qsize())
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -134,6 +139,7 @@ class ShadowDispatcher:
                     self._broken.remember(key, True)
             if not job.done.done():
                 job.done.set_result(ok)
+            self._queue.task_done()
 
     async def _run(self, job: ShadowJob) -> bool:
         if job.wait_for is not None:

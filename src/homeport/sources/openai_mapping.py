@@ -231,9 +231,7 @@ def step(raw: dict[str, Any]) -> Record:
     }
 
 
-def file(
-    raw: dict[str, Any], *, sha256: str | None, text_sha256: str | None = None
-) -> Record:
+def file(raw: dict[str, Any], *, sha256: str | None, text_sha256: str | None = None) -> Record:
     record: Record = {
         **_pick(raw, "id", "created_at", "filename", "bytes", "purpose", "status"),
         "sha256": sha256,

@@ -48,12 +48,9 @@ class OpenAIObjectsOptions(SourceOptions):
     path: Path
 
 
-class _Position(tuple[int, int, int]):
-    """(file number, byte offset of the line or -1, index inside a JSON document)."""
-
-
 class _Dump:
-    """The dump's files and a reader that finds an object again by its position."""
+    """The dump's files and a reader that finds an object again by its position: (file number,
+    byte offset of its line or -1 for a whole JSON document, index inside that line/document)."""
 
     def __init__(self, root: Path) -> None:
         if not root.is_dir():
@@ -69,6 +66,7 @@ class _Dump:
                 self.contents.setdefault(path.name, path)
                 self.contents.setdefault(path.stem, path)
         self._cached: tuple[int, list[Any]] | None = None
+        self._handles: dict[int, Any] = {}
 
     def objects(self) -> Iterator[tuple[tuple[int, int, int], dict[str, Any]]]:
         for number, path in enumerate(self.files):
@@ -88,13 +86,19 @@ class _Dump:
         number, offset, index = position
         path = self.files[number]
         if offset >= 0:
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                return list(_flatten(_loads(handle.readline(), path)))[index]
+            if number not in self._handles:
+                self._handles[number] = path.open("rb")
+            handle = self._handles[number]
+            handle.seek(offset)
+            return list(_flatten(_loads(handle.readline(), path)))[index]
         if self._cached is None or self._cached[0] != number:
             self._cached = (number, list(_flatten(_loads(path.read_bytes(), path))))
         obj: dict[str, Any] = self._cached[1][index]
         return obj
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
 
 
 def _loads(data: bytes, path: Path) -> Any:
@@ -175,11 +179,14 @@ class OpenAIObjectsSource(Source):
         with tempfile.TemporaryDirectory(prefix="homeport-index-") as scratch:
             index = _Index(Path(scratch))
             try:
-                agents = self._first_pass(ctx, dump, index, write="phase" not in cursors)
-                ctx.checkpoint({"phase": "items", "done": 0}, force="phase" not in cursors)
+                fresh = "phase" not in cursors
+                agents = self._first_pass(ctx, dump, index, write=fresh)
+                if fresh:
+                    ctx.checkpoint({"phase": "items", "done": 0}, force=True)
                 self._ordered(ctx, dump, index, agents, ctx.cursors)
             finally:
                 index.close()
+                dump.close()
         ctx.checkpoint({"phase": "done"}, force=True)
 
     def _first_pass(
@@ -190,7 +197,9 @@ class OpenAIObjectsSource(Source):
             kind = obj["object"]
             if kind not in DIRECT and kind not in INDEXED:
                 continue
-            key = obj["id"] if kind != "vector_store.file" else f"{obj.get('vector_store_id')}/{obj['id']}"
+            key = obj["id"]
+            if kind == "vector_store.file":
+                key = f"{obj.get('vector_store_id')}/{key}"
             if not index.first_time(kind, key):
                 continue
             if kind == "assistant":
@@ -202,7 +211,9 @@ class OpenAIObjectsSource(Source):
                     ctx.write(part, record)
         return agents
 
-    def _records(self, ctx: ExportContext, dump: _Dump, obj: dict[str, Any]) -> list[tuple[str, Record]]:
+    def _records(
+        self, ctx: ExportContext, dump: _Dump, obj: dict[str, Any]
+    ) -> list[tuple[str, Record]]:
         kind = obj["object"]
         if kind == "assistant":
             return [("agents", to.agent(obj))] + [("tools", t) for t in to.tools(obj)]
@@ -214,9 +225,7 @@ class OpenAIObjectsSource(Source):
             return [("vector_stores", to.vector_store(obj))]
         if kind == "vector_store.file":
             return [("vector_store_files", to.vector_store_file(obj))]
-        if kind == "thread":
-            return [("conversations", to.conversation(obj))]
-        if kind == "conversation":
+        if kind in ("thread", "conversation"):
             return [("conversations", to.conversation(obj))]
         return [("runs", to.response(obj))]
 

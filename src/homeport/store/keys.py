@@ -78,7 +78,7 @@ def list_keys(session: Session) -> list[tuple[ApiKey, str]]:
             ApiKey.seq
         )
     )
-    return [(key, project_name) for key, project_name in rows.tuples()]
+    return [(key, project_name) for key, project_name in rows]
 
 
 def revoke(session: Session, key_id: str) -> ApiKey:

@@ -6,7 +6,6 @@ conversations too (``thread_…`` IDs) and read the same way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -38,15 +37,4 @@ def render_conversation(conversation: Conversation) -> dict[str, Any]:
         "object": "conversation",
         "created_at": conversation.created_at,
         "metadata": conversation.metadata_ or {},
-    }
-
-
-def render_item_list(data: Sequence[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    """The spec's ``ConversationItemList`` / ``ResponseItemList`` for rendered items."""
-    return {
-        "object": "list",
-        "data": list(data),
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": has_more,
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
+from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from homeport.errors import InvalidRequest
@@ -185,8 +186,12 @@ def stored_item(item: BaseModel) -> dict[str, Any]:
         data = {"call_id": item.call_id, "output": output}
         return {"type": "function_call_output", "status": item.status or "completed", "data": data}
     if isinstance(item, FileSearchCallInput):
-        data = {"call_id": item.id, "name": "file_search", "queries": item.queries,
-                "results": item.results}  # fmt: skip
+        data = {
+            "call_id": item.id,
+            "name": "file_search",
+            "queries": item.queries,
+            "results": item.results,
+        }
         return {"type": "file_search_call", "status": item.status, "data": data}
     if isinstance(item, ReasoningInput):
         data: dict[str, Any] = {"summary": [_dump(s) for s in item.summary]}
@@ -226,8 +231,11 @@ def _annotation(note: Mapping[str, Any]) -> dict[str, Any] | None:
             "index": note.get("end_index", 0),
         }
     if kind == "file_path" and isinstance(note.get("file_path"), Mapping):
-        return {"type": "file_path", "file_id": note["file_path"].get("file_id", ""),
-                "index": note.get("end_index", 0)}  # fmt: skip
+        return {
+            "type": "file_path",
+            "file_id": note["file_path"].get("file_id", ""),
+            "index": note.get("end_index", 0),
+        }
     if kind in ("file_citation", "file_path", "url_citation", "container_file_citation"):
         return dict(note)
     return None
@@ -251,8 +259,12 @@ def render_part(part: Any, role: str | None) -> dict[str, Any] | None:
     if kind in ("input_text", "refusal", "input_file", "summary_text", "reasoning_text"):
         return dict(part)
     if kind == "input_image":
-        return {"type": "input_image", "image_url": part.get("image_url"),
-                "file_id": part.get("file_id"), "detail": part.get("detail", "auto")}  # fmt: skip
+        return {
+            "type": "input_image",
+            "image_url": part.get("image_url"),
+            "file_id": part.get("file_id"),
+            "detail": part.get("detail", "auto"),
+        }
     if kind == "text":
         text = part.get("text")
         value = text.get("value", "") if isinstance(text, Mapping) else str(text or "")
@@ -262,12 +274,20 @@ def render_part(part: Any, role: str | None) -> dict[str, Any] | None:
         return {"type": "input_text", "text": value}
     if kind == "image_file":
         image = part.get("image_file") or {}
-        return {"type": "input_image", "file_id": image.get("file_id"), "image_url": None,
-                "detail": image.get("detail") or "auto"}  # fmt: skip
+        return {
+            "type": "input_image",
+            "file_id": image.get("file_id"),
+            "image_url": None,
+            "detail": image.get("detail") or "auto",
+        }
     if kind == "image_url":
         image = part.get("image_url") or {}
-        return {"type": "input_image", "image_url": image.get("url"), "file_id": None,
-                "detail": image.get("detail") or "auto"}  # fmt: skip
+        return {
+            "type": "input_image",
+            "image_url": image.get("url"),
+            "file_id": None,
+            "detail": image.get("detail") or "auto",
+        }
     return None
 
 
@@ -354,3 +374,35 @@ def file_search_results(details: Mapping[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return results
+
+
+INCLUDE_VALUES = frozenset(
+    {
+        "file_search_call.results",
+        "web_search_call.results",
+        "web_search_call.action.sources",
+        "message.input_image.image_url",
+        "computer_call_output.output.image_url",
+        "code_interpreter_call.outputs",
+        "reasoning.encrypted_content",
+        "message.output_text.logprobs",
+    }
+)
+
+
+def include_param(request: Request) -> frozenset[str]:
+    """The ``include`` query parameter (``include=a&include=b`` or the SDK's ``include[]=a``)."""
+    query = request.query_params
+    values = frozenset([*query.getlist("include"), *query.getlist("include[]")])
+    for value in values:
+        if value not in INCLUDE_VALUES:
+            raise InvalidRequest(
+                f"Invalid value for 'include': '{value}'. Supported values are: "
+                + ", ".join(sorted(INCLUDE_VALUES))
+                + ".",
+                param="include",
+            )
+    return values
+
+
+IncludeDep = Annotated[frozenset[str], Depends(include_param)]

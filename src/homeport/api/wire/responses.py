@@ -13,22 +13,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from homeport.api.wire.common import Metadata, Name64, WireModel
-from homeport.api.wire.response_items import InputItem
+from homeport.api.wire.response_items import INCLUDE_VALUES, InputItem
 from homeport.engine.status import CANCELLING, EXPIRED, REQUIRES_ACTION
 from homeport.engine.tools import check_tool_types
 
 MAX_INPUT_ITEMS = 2048
 TOOL_CHOICE_MODES = ("none", "auto", "required")
-Include = Literal[
-    "file_search_call.results",
-    "web_search_call.results",
-    "web_search_call.action.sources",
-    "message.input_image.image_url",
-    "computer_call_output.output.image_url",
-    "code_interpreter_call.outputs",
-    "reasoning.encrypted_content",
-    "message.output_text.logprobs",
-]
 
 
 class TextFormatText(WireModel):
@@ -88,7 +78,7 @@ class CreateResponseRequest(WireModel):
     background: bool | None = None
     previous_response_id: str | None = None
     conversation: str | ConversationRef | None = None
-    include: list[Include] | None = None
+    include: list[str] | None = None
     truncation: Literal["auto", "disabled"] | None = None
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     user: str | None = None
@@ -105,6 +95,14 @@ class CreateResponseRequest(WireModel):
             if tool.get("type") == "function" and not isinstance(tool.get("name"), str):
                 raise ValueError(f"tools[{index}].name is required for function tools")
         return tools
+
+    @field_validator("include")
+    @classmethod
+    def _include(cls, include: list[str] | None) -> list[str] | None:
+        for value in include or ():
+            if value not in INCLUDE_VALUES:
+                raise ValueError(f"'{value}' is not one of {sorted(INCLUDE_VALUES)}")
+        return include
 
     @field_validator("tool_choice")
     @classmethod

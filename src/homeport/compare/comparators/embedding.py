@@ -6,6 +6,7 @@ import math
 
 from homeport.compare.answers import Answer, Outcome, TurnContext, Verdict
 from homeport.compare.comparators.base import Comparator, Dependencies
+from homeport.knowledge.settings import KnowledgeSettings
 
 SAME_AT = 0.85
 DIFFERENT_BELOW = 0.6
@@ -42,3 +43,16 @@ class EmbeddingComparator(Comparator):
         else:
             outcome = Outcome.UNSURE
         return Verdict(self.name, outcome, f"cosine {score:.3f}", score)
+
+
+class KnowledgeEmbedder:
+    """The embedder of ``homeport.knowledge`` (the local ONNX model unless configured otherwise)."""
+
+    def __init__(self, settings: KnowledgeSettings) -> None:
+        from homeport.knowledge.embeddings import get_embedder
+
+        self.inner = get_embedder(settings)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        vectors: list[list[float]] = self.inner.embed(texts).tolist()
+        return vectors

@@ -78,9 +78,7 @@ def check_conversation(conn: Connection, *, project_id: str, conversation_id: st
         )
     ).first()
     if found is None:
-        raise NotFound(
-            f"Conversation with id '{conversation_id}' not found.", param="conversation"
-        )
+        raise NotFound(f"Conversation with id '{conversation_id}' not found.", param="conversation")
 
 
 def check_previous(conn: Connection, *, project_id: str, response_id: str) -> None:

@@ -1,0 +1,92 @@
+"""Gateway fixtures: two scripted model servers as the two sides, and gateways in front of them.
+
+The managed side answers with the persona ``managed``, the candidate with ``homeport``, so every
+answer shows which side produced it. ``start_gateway(**config)`` serves a real gateway (uvicorn)
+over the test database (SQLite and PostgreSQL); ``stop()`` drains its shadow copies and pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import orjson
+import pytest
+
+from homeport.gateway.app import Gateway
+from homeport.gateway.config import GatewayConfig
+from homeport.gateway.seams import ShadowPair
+from homeport.gateway.server import build_gateway
+from homeport.testing.background import BackgroundServer
+from homeport.testing.scripted_model import ScriptedModelOptions, ScriptedModelServer
+
+
+class GatewayServer(BackgroundServer):
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        super().__init__(gateway)
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def client(self, **kwargs: Any) -> openai.OpenAI:
+        kwargs.setdefault("max_retries", 0)
+        return openai.OpenAI(base_url=self.base_url, api_key="sk-client", **kwargs)
+
+    def pairs(self) -> list[ShadowPair]:
+        path = self.gateway.config.shadow.jsonl_path
+        if path is None or not path.exists():
+            return []
+        return [ShadowPair.from_dict(orjson.loads(line)) for line in path.read_bytes().splitlines()]
+
+
+GatewayFactory = Callable[..., GatewayServer]
+
+
+@pytest.fixture
+def managed_model() -> Iterator[ScriptedModelServer]:
+    with ScriptedModelServer(ScriptedModelOptions(persona="managed")) as server:
+        yield server
+
+
+@pytest.fixture
+def candidate_options() -> ScriptedModelOptions:
+    return ScriptedModelOptions(persona="homeport")
+
+
+@pytest.fixture
+def candidate_model(candidate_options: ScriptedModelOptions) -> Iterator[ScriptedModelServer]:
+    with ScriptedModelServer(candidate_options) as server:
+        yield server
+
+
+@pytest.fixture
+def start_gateway(
+    database_url: str,
+    tmp_path: Path,
+    managed_model: ScriptedModelServer,
+    candidate_model: ScriptedModelServer,
+) -> Iterator[GatewayFactory]:
+    started: list[GatewayServer] = []
+
+    def start(**overrides: Any) -> GatewayServer:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "managed": {"base_url": managed_model.base_url},
+            "homeport": {"base_url": candidate_model.base_url, "api_key": "hp-gateway"},
+            "shadow": {"sink": "jsonl", "jsonl_path": tmp_path / f"pairs-{len(started)}.jsonl"},
+            "stats_seconds": 3600,
+        }
+        values.update(overrides)
+        server = GatewayServer(build_gateway(GatewayConfig(**values)))
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+        server.gateway.db.dispose()

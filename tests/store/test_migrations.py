@@ -1,0 +1,65 @@
+"""Migrations from a blank database produce exactly the schema the models describe."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from homeport.config import Settings
+from homeport.services import Services
+from homeport.store.bootstrap import SchemaBehind, prepare_database
+from homeport.store.db import Database
+from homeport.store.migrate import current_revisions, head_revisions, is_current, upgrade
+from homeport.store.models import Base
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+def test_blank_database_migrates_to_heads(db: Database) -> None:
+    assert current_revisions(db.engine) == set()
+    upgrade(db.engine)
+    assert current_revisions(db.engine) == head_revisions(db.engine)
+    assert is_current(db.engine)
+
+
+def test_migrated_schema_matches_models(db: Database) -> None:
+    upgrade(db.engine)
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
+
+
+def test_every_model_table_exists(db: Database) -> None:
+    upgrade(db.engine)
+    tables = set(inspect(db.engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+
+
+def test_start_up_migrates_an_empty_database(settings: Settings) -> None:
+    services = Services.from_settings(settings)
+    try:
+        prepare_database(services)
+        assert is_current(services.db.engine)
+        prepare_database(services)  # a second start finds it current
+    finally:
+        services.db.dispose()
+
+
+def test_start_up_refuses_a_database_behind(settings: Settings) -> None:
+    services = Services.from_settings(settings)
+    try:
+        upgrade(services.db.engine, "0001")
+        if is_current(services.db.engine):
+            pytest.skip("only one revision exists")
+        with pytest.raises(SchemaBehind, match="homeport db upgrade"):
+            prepare_database(services)
+    finally:
+        services.db.dispose()
