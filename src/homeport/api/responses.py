@@ -238,9 +238,7 @@ async def retrieve_response(
 ) -> JSONResponse | StreamingResponse:
     engine = engine_of(services)
     if stream:
-        await engine.db(
-            lambda conn: repo.get_response(conn, project_id=project_id, response_id=response_id),
-        )
+        await _get(engine, project_id, response_id)
         after = 0 if starting_after is None else starting_after + 1
         return _event_stream(_stream(engine, response_id, after))
     body = await engine.db(lambda conn: _load(conn, project_id, response_id, include))
@@ -252,9 +250,7 @@ async def cancel_response(
     response_id: str, services: ServicesDep, project_id: ProjectDep
 ) -> JSONResponse:
     engine = engine_of(services)
-    run = await engine.db(
-        lambda conn: repo.get_response(conn, project_id=project_id, response_id=response_id)
-    )
+    run = await _get(engine, project_id, response_id)
     if not run["background"]:
         raise InvalidRequest(
             "Only responses created with background=true can be cancelled.", param="response_id"
@@ -275,9 +271,7 @@ async def delete_response(
     response_id: str, services: ServicesDep, project_id: ProjectDep
 ) -> JSONResponse:
     engine = engine_of(services)
-    run = await engine.db(
-        lambda conn: repo.get_response(conn, project_id=project_id, response_id=response_id)
-    )
+    run = await _get(engine, project_id, response_id)
     if run["status"] not in TERMINAL:
         await engine.cancel(response_id)
         await engine.wait(response_id, timeout=CANCEL_WAIT_SECONDS)

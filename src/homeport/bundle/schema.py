@@ -88,6 +88,8 @@ PARTS: Final[dict[str, tuple[str, ...]]] = {
         "incomplete_at",
         "incomplete_details",
         "data",
+        "response_id",
+        "io",
     ),
     "runs": (
         "id",

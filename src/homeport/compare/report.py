@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from homeport.compare.stats import excess_disagreement, quantile, wilson_interval
-from homeport.compare.svg import Bar, bar_chart
+from homeport.compare.svg import Bar, bar_chart, page
 
 WORST = 10
 
@@ -45,13 +45,13 @@ def _difference(row: dict[str, Any]) -> dict[str, Any]:
     last = verdicts[-1] if verdicts else {}
     return {
         "key": row["key"], "question": row["question"],
-        "baseline": _shown(row["baseline"]), "candidate": _shown(row["candidate"]),
+        "baseline": shown_answer(row["baseline"]), "candidate": shown_answer(row["candidate"]),
         "outcome": row["judgement"]["outcome"], "decided_by": row["judgement"]["decided_by"],
         "detail": last.get("detail", ""), "score": last.get("score"),
     }
 
 
-def _shown(answer: dict[str, Any]) -> str:
+def shown_answer(answer: dict[str, Any]) -> str:
     if answer.get("error"):
         return f"[error: {answer['error']}]"
     calls = " ".join(f"{c['name']}({c['arguments']})" for c in answer.get("tool_calls") or ())
@@ -201,13 +201,7 @@ def render_html(report: dict[str, Any]) -> str:
                 body.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in (
                     d["question"], d["baseline"], d["candidate"], why)) + "</tr>")
             body.append("</table>")
-    return (
-        "<!doctype html><html><head><meta charset=utf-8><title>homeport equivalence report"
-        "</title><style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-        "vertical-align:top;text-align:left}.diff td{max-width:320px;white-space:pre-wrap}"
-        "dt{font-weight:bold}</style></head><body>" + "".join(body) + "</body></html>"
-    )
+    return page("homeport equivalence report", "".join(body))
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -79,3 +79,14 @@ def _fmt(value: float, unit: str) -> str:
     if unit == "%":
         return f"{value * 100:.1f}%"
     return f"{value:.3g}{unit}"
+
+
+def page(title: str, body: str) -> str:
+    """A self-contained HTML page (inline style, no external resources)."""
+    return (
+        f"<!doctype html><html><head><meta charset=utf-8><title>{escape(title)}</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
+        "vertical-align:top;text-align:left}.diff td{max-width:320px;white-space:pre-wrap}"
+        "dt{font-weight:bold}</style></head><body>" + body + "</body></html>"
+    )
