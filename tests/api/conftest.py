@@ -15,10 +15,10 @@ from typing import Any
 import httpx2
 import openai
 import pytest
-from tests.support.servers import HomeportServer
-from tests.support.spec import validate, validate_response
 
 from homeport.store import keys
+from tests.support.servers import HomeportServer
+from tests.support.spec import validate, validate_response
 
 SpecChecked = Callable[..., openai.OpenAI]
 

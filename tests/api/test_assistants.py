@@ -6,6 +6,7 @@ from typing import Any
 
 import openai
 import pytest
+
 from tests.support.servers import HomeportServer
 
 FUNCTION_TOOL: dict[str, Any] = {
@@ -84,6 +85,22 @@ def test_defaults_are_openai_defaults(client: openai.OpenAI) -> None:
     assert bare.tools == [] and bare.metadata == {}
     assert bare.response_format == "auto"
     assert (bare.temperature, bare.top_p) == (1.0, 1.0)
+
+
+def test_vector_stores_helper_makes_a_store(client: openai.OpenAI) -> None:
+    upload = client.files.create(file=("notes.txt", b"homeport keeps IDs."), purpose="assistants")
+    assistant = client.beta.assistants.create(
+        model="gpt-4o",
+        tools=[{"type": "file_search"}],
+        tool_resources={
+            "file_search": {"vector_stores": [{"file_ids": [upload.id], "metadata": {"k": "v"}}]}
+        },
+    )
+    assert assistant.tool_resources is not None
+    assert assistant.tool_resources.file_search is not None
+    [store_id] = assistant.tool_resources.file_search.vector_store_ids or []
+    assert client.vector_stores.retrieve(store_id).metadata == {"k": "v"}
+    assert [f.id for f in client.vector_stores.files.list(store_id)] == [upload.id]
 
 
 def test_list_paginates_in_both_orders(client: openai.OpenAI) -> None:

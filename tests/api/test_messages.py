@@ -7,10 +7,10 @@ from typing import Any
 import openai
 import pytest
 from sqlalchemy import select
-from tests.support.servers import HomeportServer
 
 from homeport.store.models import Project, Run
 from homeport.store.repos import items
+from tests.support.servers import HomeportServer
 
 # OpenAI marks the Assistants API deprecated; the SDK warns on every call.
 pytestmark = pytest.mark.filterwarnings(

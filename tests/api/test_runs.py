@@ -9,6 +9,8 @@ from typing import Any
 
 import openai
 import pytest
+
+from homeport.testing.scripted_model import ScriptedModelServer
 from tests.support.spec import validate
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")
@@ -76,7 +78,9 @@ def test_function_tool_round_trip(client: openai.OpenAI) -> None:
         ("get_weather", {"city": "Oslo"})
     ]
     run = client.beta.threads.runs.submit_tool_outputs_and_poll(
-        run_id=run.id, thread_id=thread, tool_outputs=[{"tool_call_id": calls[0].id, "output": "sunny"}]
+        run_id=run.id,
+        thread_id=thread,
+        tool_outputs=[{"tool_call_id": calls[0].id, "output": "sunny"}],
     )
     assert run.status == "completed", run.last_error
     assert run.required_action is None
@@ -93,3 +97,297 @@ def test_run_object_matches_spec(client: openai.OpenAI) -> None:
     thread = _thread(client, "hi")
     run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
     validate("RunObject", run.model_dump(mode="json"))
+
+
+class Recorder(openai.AssistantEventHandler):
+    """Records every event name the SDK's stream helper sees, and the text it assembled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+        self.text = ""
+
+    def on_event(self, event: Any) -> None:
+        self.names.append(event.event)
+        validate(
+            "AssistantStreamEvent",
+            {"event": event.event, "data": event.data.model_dump(mode="json", exclude_unset=True)},
+        )
+
+    def on_text_delta(self, delta: Any, snapshot: Any) -> None:
+        self.text = snapshot.value
+
+
+MESSAGE_EVENTS = [
+    "thread.run.step.created",
+    "thread.run.step.in_progress",
+    "thread.message.created",
+    "thread.message.in_progress",
+]
+
+
+def _collapse(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        if not (out and out[-1] == name == "thread.message.delta"):
+            out.append(name)
+    return out
+
+
+def test_stream_with_event_handler(client: openai.OpenAI) -> None:
+    assistant = _assistant(client)
+    thread = _thread(client, "stream this please")
+    handler = Recorder()
+    with client.beta.threads.runs.stream(
+        thread_id=thread, assistant_id=assistant, event_handler=handler
+    ) as stream:
+        stream.until_done()
+    assert _collapse(handler.names) == [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        *MESSAGE_EVENTS,
+        "thread.message.delta",
+        "thread.message.completed",
+        "thread.run.step.completed",
+        "thread.run.completed",
+    ]
+    assert handler.text == "Echo: stream this please"
+    assert handler.current_run is not None and handler.current_run.status == "completed"
+
+
+def test_create_thread_and_run_stream(client: openai.OpenAI) -> None:
+    assistant = _assistant(client)
+    handler = Recorder()
+    with client.beta.threads.create_and_run_stream(
+        assistant_id=assistant,
+        thread={"messages": [{"role": "user", "content": "new thread"}]},
+        event_handler=handler,
+    ) as stream:
+        stream.until_done()
+    assert handler.names[:3] == ["thread.created", "thread.run.created", "thread.run.queued"]
+    assert handler.names[-1] == "thread.run.completed"
+    assert handler.text == "Echo: new thread"
+
+
+def test_stream_tool_calls_then_submit_stream(client: openai.OpenAI) -> None:
+    assistant = _assistant(client, tools=[WEATHER, TIME])
+    thread = _thread(
+        client, '[[call get_weather {"city": "Rome"}]] [[call get_time {"zone": "CET"}]]'
+    )
+    handler = Recorder()
+    with client.beta.threads.runs.stream(
+        thread_id=thread, assistant_id=assistant, event_handler=handler
+    ) as stream:
+        stream.until_done()
+    assert handler.names == [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.run.step.delta",
+        "thread.run.requires_action",
+    ]
+    run = handler.current_run
+    assert run is not None and run.required_action is not None
+    calls = run.required_action.submit_tool_outputs.tool_calls
+    assert [c.function.name for c in calls] == ["get_weather", "get_time"]  # parallel calls
+    after = Recorder()
+    with client.beta.threads.runs.submit_tool_outputs_stream(
+        run_id=run.id,
+        thread_id=thread,
+        tool_outputs=[
+            {"tool_call_id": calls[0].id, "output": "warm"},
+            {"tool_call_id": calls[1].id, "output": "noon"},
+        ],
+        event_handler=after,
+    ) as stream:
+        stream.until_done()
+    assert _collapse(after.names) == [
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.step.completed",
+        *MESSAGE_EVENTS,
+        "thread.message.delta",
+        "thread.message.completed",
+        "thread.run.step.completed",
+        "thread.run.completed",
+    ]
+    assert after.text == "Tool results: get_weather=warm; get_time=noon"
+
+
+def test_submit_tool_outputs_must_answer_every_call(client: openai.OpenAI) -> None:
+    assistant = _assistant(client, tools=[WEATHER, TIME])
+    thread = _thread(client, "[[call get_weather]] [[call get_time]]")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+    assert run.status == "requires_action" and run.required_action is not None
+    first = run.required_action.submit_tool_outputs.tool_calls[0].id
+    with pytest.raises(openai.BadRequestError, match="Expected tool outputs"):
+        client.beta.threads.runs.submit_tool_outputs(
+            run.id, thread_id=thread, tool_outputs=[{"tool_call_id": first, "output": "x"}]
+        )
+    with pytest.raises(openai.BadRequestError, match="Invalid tool_call_id"):
+        client.beta.threads.runs.submit_tool_outputs(
+            run.id, thread_id=thread, tool_outputs=[{"tool_call_id": "call_nope", "output": "x"}]
+        )
+
+
+def test_parallel_tool_calls_false_gives_one_call(client: openai.OpenAI) -> None:
+    assistant = _assistant(client, tools=[WEATHER, TIME])
+    thread = _thread(client, "[[call get_weather]] [[call get_time]]")
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread, assistant_id=assistant, parallel_tool_calls=False
+    )
+    assert run.required_action is not None
+    assert len(run.required_action.submit_tool_outputs.tool_calls) == 1
+    assert run.parallel_tool_calls is False
+
+
+def test_cancel_waiting_run(client: openai.OpenAI) -> None:
+    assistant = _assistant(client, tools=[WEATHER])
+    thread = _thread(client, "[[call get_weather]]")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+    assert run.status == "requires_action"
+    cancelled = client.beta.threads.runs.cancel(run.id, thread_id=thread)
+    assert cancelled.status == "cancelled" and cancelled.cancelled_at is not None
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread).data
+    assert [s.status for s in steps] == ["cancelled"]
+    with pytest.raises(openai.BadRequestError, match="Cannot move run"):
+        client.beta.threads.runs.cancel(run.id, thread_id=thread)
+
+
+def test_cancel_streaming_run(client: openai.OpenAI) -> None:
+    assistant = _assistant(client)
+    thread = _thread(client, "[[tokens 200]] [[drip 20]]")
+    run = client.beta.threads.runs.create(thread_id=thread, assistant_id=assistant)
+    while client.beta.threads.runs.retrieve(run.id, thread_id=thread).status == "queued":
+        pass
+    assert client.beta.threads.runs.cancel(run.id, thread_id=thread).status == "cancelling"
+    final = client.beta.threads.runs.poll(run.id, thread_id=thread)
+    assert final.status == "cancelled"
+    message = client.beta.threads.messages.list(thread, run_id=run.id).data
+    assert all(m.status == "incomplete" for m in message)
+
+
+def _last_model_request(scripted_model: ScriptedModelServer, thread_marker: str) -> Any:
+    for entry in reversed(scripted_model.model.requests):
+        if thread_marker in json.dumps(entry["body"]):
+            return entry["body"]
+    raise AssertionError("the model never saw the request")
+
+
+def test_run_level_overrides(client: openai.OpenAI, scripted_model: ScriptedModelServer) -> None:
+    assistant = _assistant(client, instructions="Base.")
+    thread = _thread(client, "first")
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread,
+        assistant_id=assistant,
+        additional_instructions="Extra.",
+        additional_messages=[{"role": "user", "content": "second [[json]]"}],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {
+                "name": "answer",
+                "schema": {"type": "object", "properties": {"n": {"type": "integer"}}},
+            },
+        },
+        temperature=0.3,
+        top_p=0.5,
+        metadata={"k": "v"},
+        truncation_strategy={"type": "last_messages", "last_messages": 1},
+    )
+    assert run.status == "completed"
+    assert run.instructions == "Base.\n\nExtra."
+    assert run.metadata == {"k": "v"} and run.temperature == 0.3 and run.top_p == 0.5
+    assert json.loads(_texts(client, thread)[-1][1]) == {"n": 1}
+    sent = _last_model_request(scripted_model, "second [[json]]")
+    assert sent["messages"] == [
+        {"role": "system", "content": "Base.\n\nExtra."},
+        {"role": "user", "content": "second [[json]]"},
+    ]
+    assert (sent["temperature"], sent["top_p"]) == (0.3, 0.5)
+    assert sent["response_format"]["type"] == "json_schema"
+    modified = client.beta.threads.runs.update(run.id, thread_id=thread, metadata={"k": "w"})
+    assert modified.metadata == {"k": "w"}
+    listed = client.beta.threads.runs.list(thread).data
+    assert [r.id for r in listed] == [run.id]
+
+
+def test_max_completion_tokens_makes_run_incomplete(client: openai.OpenAI) -> None:
+    assistant = _assistant(client)
+    thread = _thread(client, "[[tokens 400]]")
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread, assistant_id=assistant, max_completion_tokens=256
+    )
+    assert run.status == "incomplete"
+    assert run.incomplete_details is not None
+    assert run.incomplete_details.reason == "max_completion_tokens"
+    assert run.usage is not None and run.usage.completion_tokens == 256
+    message = client.beta.threads.messages.list(thread, run_id=run.id).data[0]
+    assert message.status == "incomplete"
+
+
+def test_upstream_failure_fails_run(client: openai.OpenAI) -> None:
+    assistant = _assistant(client)
+    thread = _thread(client, "[[fail 500]]")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+    assert run.status == "failed" and run.failed_at is not None
+    assert run.last_error is not None and run.last_error.code == "server_error"
+    assert "HTTP 500" in run.last_error.message
+
+
+def test_upstream_rate_limit(client: openai.OpenAI) -> None:
+    assistant = _assistant(client)
+    thread = _thread(client, "[[fail 429]]")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+    assert run.status == "failed"
+    assert run.last_error is not None and run.last_error.code == "rate_limit_exceeded"
+
+
+def test_unknown_model_is_refused_with_the_fix(client: openai.OpenAI) -> None:
+    assistant = _assistant(client)
+    thread = _thread(client, "hi")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.beta.threads.runs.create(thread_id=thread, assistant_id=assistant, model="gpt-9")
+    assert 'add [[models]] name = "gpt-9" to homeport.toml' in str(caught.value)
+
+
+def test_code_interpreter_is_refused_by_name(client: openai.OpenAI) -> None:
+    assistant = _assistant(client)
+    thread = _thread(client, "hi")
+    with pytest.raises(openai.BadRequestError, match="code_interpreter"):
+        client.beta.threads.runs.create(
+            thread_id=thread, assistant_id=assistant, tools=[{"type": "code_interpreter"}]
+        )
+
+
+def test_one_active_run_per_thread(client: openai.OpenAI) -> None:
+    assistant = _assistant(client, tools=[WEATHER])
+    thread = _thread(client, "[[call get_weather]]")
+    client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+    with pytest.raises(openai.BadRequestError, match="already has an active run"):
+        client.beta.threads.runs.create(thread_id=thread, assistant_id=assistant)
+
+
+def test_anthropic_provider_with_tools(client: openai.OpenAI) -> None:
+    assistant = _assistant(client, model="claude-scripted", tools=[WEATHER])
+    thread = _thread(client, '[[call get_weather {"city": "Lima"}]]')
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+    assert run.status == "requires_action" and run.required_action is not None
+    call = run.required_action.submit_tool_outputs.tool_calls[0]
+    assert json.loads(call.function.arguments) == {"city": "Lima"}
+    run = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id, thread_id=thread, tool_outputs=[{"tool_call_id": call.id, "output": "mild"}]
+    )
+    assert run.status == "completed"
+    assert _texts(client, thread)[-1] == ("assistant", "Tool results: get_weather=mild")
+    assert run.usage is not None and run.usage.prompt_tokens > 0
+
+
+def test_not_found_errors(client: openai.OpenAI) -> None:
+    thread = _thread(client, "hi")
+    with pytest.raises(openai.NotFoundError, match="No run found"):
+        client.beta.threads.runs.retrieve("run_missing", thread_id=thread)
+    with pytest.raises(openai.NotFoundError, match="No assistant found"):
+        client.beta.threads.runs.create(thread_id=thread, assistant_id="asst_missing")

@@ -7,10 +7,10 @@ from typing import Any
 import openai
 import pytest
 from sqlalchemy import func, select
-from tests.support.servers import HomeportServer
 
-from homeport.store.models import Item, Project
+from homeport.store.models import Conversation, Item, Project
 from homeport.store.repos import conversations, items
+from tests.support.servers import HomeportServer
 
 # OpenAI marks the Assistants API deprecated; the SDK warns on every call.
 pytestmark = pytest.mark.filterwarnings(
@@ -78,6 +78,30 @@ def test_create_with_messages_retrieve_modify_delete(
             select(func.count()).select_from(Item).where(Item.conversation_id == thread.id)
         )
     assert left == 0  # the messages went with the thread
+
+
+def test_vector_stores_helper_is_all_or_nothing(
+    client: openai.OpenAI, homeport: HomeportServer
+) -> None:
+    upload = client.files.create(file=("a.txt", b"alpha"), purpose="assistants")
+    thread = client.beta.threads.create(
+        tool_resources={"file_search": {"vector_stores": [{"file_ids": [upload.id]}]}}
+    )
+    assert thread.tool_resources is not None and thread.tool_resources.file_search is not None
+    [store_id] = thread.tool_resources.file_search.vector_store_ids or []
+    assert client.vector_stores.retrieve(store_id).id == store_id
+
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.create(
+            messages=[{"role": "user", "content": "lost?"}],
+            tool_resources={"file_search": {"vector_stores": [{"file_ids": ["file_missing"]}]}},
+        )
+    with homeport.services.db.session() as session:
+        threads = session.scalar(select(func.count()).select_from(Conversation))
+        stray = session.scalar(
+            select(func.count()).select_from(Item).where(Item.content.is_not(None))
+        )
+    assert (threads, stray) == (1, 0)  # the failed create left nothing behind
 
 
 def test_empty_thread(client: openai.OpenAI) -> None:

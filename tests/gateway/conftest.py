@@ -7,6 +7,7 @@ over the test database (SQLite and PostgreSQL); ``stop()`` drains its shadow cop
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,8 @@ def start_gateway(
             "shadow": {"sink": "jsonl", "jsonl_path": tmp_path / f"pairs-{len(started)}.jsonl"},
             "stats_seconds": 3600,
         }
-        values.update(overrides)
+        shadow = {**values["shadow"], **overrides.pop("shadow", {})}
+        values.update(overrides, shadow=shadow)
         server = GatewayServer(build_gateway(GatewayConfig(**values)))
         server.start()
         started.append(server)
@@ -90,3 +92,20 @@ def start_gateway(
     for server in reversed(started):
         server.stop()
         server.gateway.db.dispose()
+
+
+def binomial_two_sided_p(successes: int, trials: int, p: float) -> float:
+    """Exact two-sided binomial test p-value (sum of outcomes no likelier than the observed)."""
+
+    def log_pmf(k: int) -> float:
+        return (
+            math.lgamma(trials + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(trials - k + 1)
+            + k * math.log(p)
+            + (trials - k) * math.log1p(-p)
+        )
+
+    pmf = [math.exp(log_pmf(k)) for k in range(trials + 1)]
+    observed = pmf[successes]
+    return min(1.0, sum(x for x in pmf if x <= observed * (1 + 1e-9)))

@@ -22,21 +22,37 @@ def _answer(body: object, streamed: bool = False) -> CapturedResponse:
         if streamed
         else orjson.dumps(body)
     )
-    return CapturedResponse(Upstream.HOMEPORT, 200, (), raw, None, time.time(), None, 0.1,
-                            streamed)
+    return CapturedResponse(Upstream.HOMEPORT, 200, (), raw, None, time.time(), None, 0.1, streamed)
 
 
 def test_function_calls_from_responses_and_runs() -> None:
-    response = {"id": "resp_1", "output": [
-        {"type": "message", "content": []},
-        {"type": "function_call", "call_id": "call_a", "name": "get", "arguments": "{\"x\": 1}"},
-    ]}
-    assert function_calls(_answer(response)) == [Call("call_a", "get", "{\"x\": 1}")]
-    events = [{"type": "response.created", "response": {"id": "resp_1", "output": []}},
-              {"type": "response.completed", "response": response}]
-    assert function_calls(_answer(events, streamed=True)) == [Call("call_a", "get", "{\"x\": 1}")]
-    run = {"id": "run_1", "required_action": {"submit_tool_outputs": {"tool_calls": [
-        {"id": "call_r", "type": "function", "function": {"name": "get", "arguments": "{}"}}]}}}
+    response = {
+        "id": "resp_1",
+        "output": [
+            {"type": "message", "content": []},
+            {"type": "function_call", "call_id": "call_a", "name": "get", "arguments": '{"x": 1}'},
+        ],
+    }
+    assert function_calls(_answer(response)) == [Call("call_a", "get", '{"x": 1}')]
+    events = [
+        {"type": "response.created", "response": {"id": "resp_1", "output": []}},
+        {"type": "response.completed", "response": response},
+    ]
+    assert function_calls(_answer(events, streamed=True)) == [Call("call_a", "get", '{"x": 1}')]
+    run = {
+        "id": "run_1",
+        "required_action": {
+            "submit_tool_outputs": {
+                "tool_calls": [
+                    {
+                        "id": "call_r",
+                        "type": "function",
+                        "function": {"name": "get", "arguments": "{}"},
+                    }
+                ]
+            }
+        },
+    }
     assert function_calls(_answer(run)) == [Call("call_r", "get", "{}")]
 
 
@@ -49,14 +65,20 @@ def test_matching_ignores_key_order_and_refuses_different_calls() -> None:
 
 
 def test_rewrite_both_protocols() -> None:
-    body = {"previous_response_id": "resp_1", "input": [
-        {"type": "function_call_output", "call_id": "p1", "output": "42"},
-        {"role": "user", "content": "and?"},
-    ]}
+    body = {
+        "previous_response_id": "resp_1",
+        "input": [
+            {"type": "function_call_output", "call_id": "p1", "output": "42"},
+            {"role": "user", "content": "and?"},
+        ],
+    }
     assert tool_output_ids(body) == ["p1"]
     rewritten = rewrite_tool_outputs(body, {"p1": "c1"})
-    assert rewritten["input"][0] == {"type": "function_call_output", "call_id": "c1",
-                                     "output": "42"}
+    assert rewritten["input"][0] == {
+        "type": "function_call_output",
+        "call_id": "c1",
+        "output": "42",
+    }
     assert rewritten["input"][1] == body["input"][1]
     assert body["input"][0]["call_id"] == "p1"  # the primary's request is untouched
     outputs = {"tool_outputs": [{"tool_call_id": "p1", "output": "42"}]}

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from homeport.gateway.routing import hash_share, new_conversation_side, unpinned_side
 from homeport.gateway.seams import Mode, RoutingState, Upstream
-
-
-def binomial_two_sided_p(successes: int, trials: int, p: float) -> float:
-    """Exact two-sided binomial test p-value (sum of outcomes no likelier than the observed)."""
-    def log_pmf(k: int) -> float:
-        return (math.lgamma(trials + 1) - math.lgamma(k + 1) - math.lgamma(trials - k + 1)
-                + k * math.log(p) + (trials - k) * math.log1p(-p))
-
-    pmf = [math.exp(log_pmf(k)) for k in range(trials + 1)]
-    observed = pmf[successes]
-    return min(1.0, sum(x for x in pmf if x <= observed * (1 + 1e-9)))
+from tests.gateway.conftest import binomial_two_sided_p
 
 
 def test_binomial_helper_rejects_a_biased_split() -> None:
@@ -64,5 +52,5 @@ def test_modes_decide_new_and_unpinned_conversations() -> None:
 
 
 def test_a_weight_outside_0_1_is_refused() -> None:
-    with pytest.raises(ValueError, match="within 0..1"):
+    with pytest.raises(ValueError, match=r"within 0\.\.1"):
         RoutingState(mode=Mode.CANARY, weight=1.5)

@@ -14,14 +14,27 @@ from homeport.gateway.seams import (
 
 
 def test_pair_round_trip_keeps_text_and_binary_bodies() -> None:
-    request = CapturedRequest("POST", "/v1/chat/completions", "", (("content-type", "x"),),
-                              b'{"model": "m"}')
-    primary = CapturedResponse(Upstream.MANAGED, 200, (("a", "b"),), b"\xff\x00binary", None,
-                               1.5, None, 0.2, False)
-    candidate = CapturedResponse(Upstream.HOMEPORT, None, (), b"", "ConnectError", 1.6, None,
-                                 0.01, False)
-    pair = ShadowPair("pair_1", 2.0, Mode.SHADOW, "shadow", "thread_1", Upstream.MANAGED,
-                      request, request, primary, candidate)
+    request = CapturedRequest(
+        "POST", "/v1/chat/completions", "", (("content-type", "x"),), b'{"model": "m"}'
+    )
+    primary = CapturedResponse(
+        Upstream.MANAGED, 200, (("a", "b"),), b"\xff\x00binary", None, 1.5, None, 0.2, False
+    )
+    candidate = CapturedResponse(
+        Upstream.HOMEPORT, None, (), b"", "ConnectError", 1.6, None, 0.01, False
+    )
+    pair = ShadowPair(
+        "pair_1",
+        2.0,
+        Mode.SHADOW,
+        "shadow",
+        "thread_1",
+        Upstream.MANAGED,
+        request,
+        request,
+        primary,
+        candidate,
+    )
     again = ShadowPair.from_dict(orjson.loads(orjson.dumps(pair.to_dict())))
     assert again == pair
     assert again.request.json() == {"model": "m"}

@@ -24,6 +24,8 @@ API_MODULES: list[str] = [
     "homeport.api.messages",
     "homeport.api.responses",
     "homeport.api.conversations",
+    "homeport.api.files",
+    "homeport.api.vector_stores",
 ]
 PUBLIC_MODULES = ["homeport.api.health"]
 

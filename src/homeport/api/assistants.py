@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, BackgroundTasks, Depends
 
-from homeport.api.deps import ObjectIdentityDep, ProjectDep, SessionDep
+from homeport.api.deps import ObjectIdentityDep, ProjectDep, ServicesDep, SessionDep
 from homeport.api.json import JSONResponse
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
+from homeport.api.tool_resources import vector_store_maker
+from homeport.api.validation import reject_nul
 from homeport.api.wire.assistants import (
     CreateAssistantRequest,
     ModifyAssistantRequest,
@@ -18,18 +20,25 @@ from homeport.api.wire.common import render_deleted, stored_tool_resources
 from homeport.store.models import Agent
 from homeport.store.repos import agents
 
-router = APIRouter(tags=["Assistants"])
+router = APIRouter(tags=["Assistants"], dependencies=[Depends(reject_nul)])
 
 
 @router.post("/assistants")
 def create_assistant(
     body: CreateAssistantRequest,
     session: SessionDep,
+    services: ServicesDep,
     project_id: ProjectDep,
     identity: ObjectIdentityDep,
+    background: BackgroundTasks,
 ) -> JSONResponse:
     fields = body.fields()
-    fields["tool_resources"] = stored_tool_resources(body.tool_resources)
+    fields["tool_resources"] = stored_tool_resources(
+        body.tool_resources,
+        make_vector_store=vector_store_maker(
+            session, services=services, project_id=project_id, background=background
+        ),
+    )
     agent = agents.create_agent(
         session,
         project_id=project_id,

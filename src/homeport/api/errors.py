@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from homeport.api.json import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from homeport.api.validation import choose_error
 from homeport.errors import HomeportError
 
 log = logging.getLogger("homeport.api")
@@ -21,16 +22,6 @@ def error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    if not parts:
-        return None
-    out = parts[0]
-    for part in parts[1:]:
-        out += f"[{part}]" if part.isdigit() else f".{part}"
-    return out
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HomeportError)
     async def _homeport(_: Request, exc: HomeportError) -> JSONResponse:
@@ -40,8 +31,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "Invalid request."}
-        param = _loc_to_param(tuple(first.get("loc", ())))
+        first, param = choose_error(exc.errors(), exc.body)
         msg = str(first.get("msg", "Invalid request."))
         if first.get("type") == "missing":
             message = f"Missing required parameter: '{param}'."

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from homeport.api.deps import ObjectIdentityDep, ProjectDep, SessionDep
 from homeport.api.json import JSONResponse
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
+from homeport.api.validation import reject_nul
 from homeport.api.wire.common import render_deleted
 from homeport.api.wire.messages import CreateMessageRequest, ModifyMessageRequest, render_message
 from homeport.engine.status import ACTIVE, PAUSED, QUEUED
@@ -18,7 +19,7 @@ from homeport.errors import InvalidRequest
 from homeport.store.models import Item, Run
 from homeport.store.repos import conversations, items
 
-router = APIRouter(tags=["Assistants"])
+router = APIRouter(tags=["Assistants"], dependencies=[Depends(reject_nul)])
 
 BUSY = (QUEUED, *ACTIVE, *PAUSED)
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Connection
 
@@ -31,7 +31,6 @@ from homeport.api.wire.response_items import (
 )
 from homeport.api.wire.responses import (
     CreateResponseRequest,
-    render_deleted_response,
     render_response,
 )
 from homeport.engine.adapter import DONE
@@ -261,7 +260,7 @@ async def cancel_response(
         )
     if run["status"] != CANCELLED:
         await engine.cancel(response_id)
-        await engine.wait(response_id, timeout=CANCEL_WAIT_SECONDS)
+        await engine.wait(response_id, CANCEL_WAIT_SECONDS)
     body = await engine.db(lambda conn: _load(conn, project_id, response_id, frozenset()))
     return JSONResponse(body)
 
@@ -269,14 +268,14 @@ async def cancel_response(
 @router.delete("/responses/{response_id}")
 async def delete_response(
     response_id: str, services: ServicesDep, project_id: ProjectDep
-) -> JSONResponse:
+) -> Response:
     engine = engine_of(services)
     run = await _get(engine, project_id, response_id)
     if run["status"] not in TERMINAL:
         await engine.cancel(response_id)
-        await engine.wait(response_id, timeout=CANCEL_WAIT_SECONDS)
+        await engine.wait(response_id, CANCEL_WAIT_SECONDS)
     await engine.db(lambda conn: repo.delete_response(conn, response_id=response_id))
-    return JSONResponse(render_deleted_response(response_id))
+    return Response(status_code=200)  # the spec documents no body
 
 
 @router.get("/responses/{response_id}/input_items")

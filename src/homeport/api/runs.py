@@ -36,6 +36,7 @@ from homeport.api.wire.threads import CreateThreadRequest, render_thread
 from homeport.engine.adapter import RunRow, RunScope
 from homeport.engine.events import encode_sse, last_event_number
 from homeport.engine.providers.registry import no_route_message
+from homeport.engine.rows import item_row
 from homeport.engine.status import ACTIVE, PAUSED, QUEUED, REQUIRES_ACTION
 from homeport.engine.tools import check_tool_types
 from homeport.errors import InvalidRequest, not_found
@@ -361,19 +362,16 @@ async def submit_tool_outputs(
         session.execute(
             insert(Item.__table__),
             [
-                {
-                    "id": new_id("fco"),
-                    "project_id": project_id,
-                    "conversation_id": thread_id,
-                    "response_id": run_id,
-                    "io": "input",
-                    "created_at": created,
-                    "type": "function_call_output",
-                    "status": "completed",
-                    "run_id": run_id,
-                    "agent_id": row["agent_id"],
-                    "data": {"call_id": o.tool_call_id, "output": o.output},
-                }
+                item_row(
+                    project_id=project_id,
+                    type="function_call_output",
+                    created_at=created,
+                    conversation_id=thread_id,
+                    run_id=run_id,
+                    agent_id=row["agent_id"],
+                    io="input",
+                    data={"call_id": o.tool_call_id, "output": o.output},
+                )
                 for o in body.tool_outputs
             ],
         )

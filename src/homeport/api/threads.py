@@ -5,18 +5,20 @@ A thread is a conversation row; a ``conv_…`` ID from the Conversations API wor
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks, Depends
 from sqlalchemy.orm import Session
 
-from homeport.api.deps import ObjectIdentityDep, ProjectDep, SessionDep
+from homeport.api.deps import ObjectIdentityDep, ProjectDep, ServicesDep, SessionDep
 from homeport.api.json import JSONResponse
 from homeport.api.messages import insert_message
-from homeport.api.wire.common import render_deleted, stored_tool_resources
+from homeport.api.tool_resources import vector_store_maker
+from homeport.api.validation import reject_nul
+from homeport.api.wire.common import VectorStoreMaker, render_deleted, stored_tool_resources
 from homeport.api.wire.threads import CreateThreadRequest, ModifyThreadRequest, render_thread
 from homeport.store.models import Conversation
 from homeport.store.repos import conversations
 
-router = APIRouter(tags=["Assistants"])
+router = APIRouter(tags=["Assistants"], dependencies=[Depends(reject_nul)])
 
 
 def new_thread(
@@ -26,13 +28,16 @@ def new_thread(
     body: CreateThreadRequest,
     thread_id: str | None = None,
     created_at: int | None = None,
+    make_vector_store: VectorStoreMaker | None = None,
 ) -> Conversation:
-    """Create a thread and its initial messages (also used by create-thread-and-run)."""
+    """Create a thread and its initial messages (also used by create-thread-and-run);
+    ``make_vector_store`` serves a ``vector_stores`` helper (see api/tool_resources.py)."""
+    resources = stored_tool_resources(body.tool_resources, make_vector_store=make_vector_store)
     thread = conversations.create_conversation(
         session,
         project_id=project_id,
         metadata=body.metadata,
-        tool_resources=stored_tool_resources(body.tool_resources),
+        tool_resources=resources,
         conversation_id=thread_id,
         created_at=created_at,
     )
@@ -50,8 +55,10 @@ def new_thread(
 @router.post("/threads")
 def create_thread(
     session: SessionDep,
+    services: ServicesDep,
     project_id: ProjectDep,
     identity: ObjectIdentityDep,
+    background: BackgroundTasks,
     body: CreateThreadRequest | None = None,
 ) -> JSONResponse:
     thread = new_thread(
@@ -60,6 +67,9 @@ def create_thread(
         body=body or CreateThreadRequest(),
         thread_id=identity[0],
         created_at=identity[1],
+        make_vector_store=vector_store_maker(
+            session, services=services, project_id=project_id, background=background
+        ),
     )
     return JSONResponse(render_thread(thread))
 

@@ -44,7 +44,8 @@ class _Limited(io.RawIOBase):
 
 
 class BundleReader:
-    """A bundle opened for reading. ``key`` is needed when the bundle is encrypted."""
+    """A bundle opened for reading. The manifest is plaintext; ``key`` is needed to read the
+    records and blobs of an encrypted bundle."""
 
     def __init__(self, path: Path, *, key: bytes | None = None) -> None:
         self.path = path
@@ -53,13 +54,12 @@ class BundleReader:
             self.manifest = Manifest.parse(handle.read())
         self.key = key
         encryption = self.manifest.encryption
-        if encryption is not None:
-            if key is None:
-                raise BundleError(
-                    "this bundle is encrypted: give its key with --key-file or HOMEPORT_BUNDLE_KEY"
-                )
-            if encryption.get("key_check") != key_check(key):
-                raise BundleError("wrong key: it does not open this bundle")
+        if (
+            encryption is not None
+            and key is not None
+            and encryption.get("key_check") != key_check(key)
+        ):
+            raise BundleError("wrong key: it does not open this bundle")
 
     @property
     def encrypted(self) -> bool:
@@ -78,12 +78,20 @@ class BundleReader:
         info = self.manifest.parts[part]
         return io.BufferedReader(_Limited(self.storage.open(info.file), info.bytes))
 
+    def _key(self) -> bytes | None:
+        if self.encrypted and self.key is None:
+            raise BundleError(
+                "this bundle is encrypted: give its key with --key-file or HOMEPORT_BUNDLE_KEY"
+            )
+        return self.key if self.encrypted else None
+
     def _plain(self, part: str) -> BinaryIO:
         info = self.manifest.parts[part]
+        key = self._key()
         stored = self.storage.open(info.file)
-        if self.key is None or not self.encrypted:
+        if key is None:
             return io.BufferedReader(_Limited(stored, info.bytes), 1 << 16)
-        raw = DecryptingReader(stored, self.key, info.file, limit=info.bytes)
+        raw = DecryptingReader(stored, key, info.file, limit=info.bytes)
         return io.BufferedReader(raw, 1 << 16)
 
     def records(self, part: str) -> Iterator[Record]:
@@ -110,10 +118,11 @@ class BundleReader:
 
     def open_blob(self, sha256: str) -> BinaryIO:
         """The bytes of a blob as a stream (decrypted when the bundle is encrypted)."""
+        key = self._key()
         stored = self.storage.open(blob_name(sha256))
-        if self.key is None or not self.encrypted:
+        if key is None:
             return stored
-        return io.BufferedReader(DecryptingReader(stored, self.key, "blob"), 1 << 16)
+        return io.BufferedReader(DecryptingReader(stored, key, "blob"), 1 << 16)
 
     def read_blob(self, sha256: str) -> bytes:
         with self.open_blob(sha256) as handle:

@@ -37,6 +37,7 @@ def verify_bundle(reader: BundleReader) -> VerifyReport:
     if not manifest.complete:
         report.problems.append("the export did not finish: resume it with --resume")
     referenced: set[str] = set()
+    locked = reader.encrypted and reader.key is None
     for part in reader.parts():
         info = manifest.parts[part]
         if not reader.storage.exists(info.file):
@@ -52,6 +53,8 @@ def verify_bundle(reader: BundleReader) -> VerifyReport:
         if digest.hexdigest() != info.sha256:
             report.problems.append(f"{info.file}: sha256 differs from the manifest")
             continue
+        if locked:
+            continue
         count = 0
         try:
             for record in reader.records(part):
@@ -66,6 +69,9 @@ def verify_bundle(reader: BundleReader) -> VerifyReport:
         report.counts[part] = count
         if count != info.count:
             report.problems.append(f"{info.file}: {count} records, manifest says {info.count}")
+    if locked:
+        report.problems.append("encrypted: records and blobs were not checked; give the key")
+        return report
     stored = set()
     for sha in reader.blob_hashes():
         stored.add(sha)

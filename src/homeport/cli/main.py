@@ -7,13 +7,20 @@ from typing import Annotated
 
 import typer
 
+from homeport.cli import bundle as bundle_cli
 from homeport.cli import db as db_cli
 from homeport.cli.audit import audit
 from homeport.cli import keys as keys_cli
+from homeport.cli import knowledge as knowledge_cli
+from homeport.cli import rollout as rollout_cli
 from homeport.cli import sample as sample_cli
 from homeport.cli.common import err_console, state
+from homeport.cli.compare import compare
 from homeport.cli.demo import demo
+from homeport.cli.export import export
 from homeport.cli.gateway import gateway
+from homeport.cli.import_ import import_
+from homeport.cli.reconcile import reconcile
 from homeport.cli.serve import serve
 from homeport.cli.worker import worker
 from homeport.config import DEFAULT_CONFIG_FILE, STARTER_CONFIG, ConfigError
@@ -26,14 +33,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(bundle_cli.app, name="bundle")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(knowledge_cli.app, name="knowledge")
+app.add_typer(rollout_cli.app, name="rollout")
 app.add_typer(sample_cli.app, name="sample")
 app.command()(serve)
+app.command()(compare)
 app.command()(worker)
 app.command()(audit)
 app.command()(demo)
 app.command()(gateway)
+app.command()(export)
+app.command("import")(import_)
+app.command()(reconcile)
 
 
 @app.callback()

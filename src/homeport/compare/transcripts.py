@@ -14,7 +14,7 @@ Items are neutral dicts: ``{"type": "message", "role", "text"}``,
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -227,16 +227,23 @@ def _stream(items: list[Record], steps: list[Record], runs: dict[str, Record]) -
     return events
 
 
-def _recorded(outputs: list[Record], run: Record | None) -> Answer:
-    usage = (run or {}).get("usage") or {}
-    started = (run or {}).get("started_at") or (run or {}).get("created_at")
-    ended = (run or {}).get("completed_at")
+def _recorded(outputs: list[Record]) -> Answer:
     errors = [o["error"] for o in outputs if o["type"] == "error"]
     return Answer(
         text="\n".join(o["text"] for o in outputs if o["type"] == "message"),
         tool_calls=tuple(ToolCall(o["name"], o["arguments"]) for o in outputs
                          if o["type"] == "function_call"),
         error=errors[0] if errors else None,
+    )
+
+
+def _metered(answer: Answer, run: Record) -> Answer:
+    """The answer with its run's latency (whole seconds, as platforms record) and usage."""
+    usage = run.get("usage") or {}
+    started = run.get("started_at") or run.get("created_at")
+    ended = run.get("completed_at")
+    return replace(
+        answer,
         latency_s=float(ended - started) if started and ended else None,
         input_tokens=usage.get("prompt_tokens", usage.get("input_tokens")),
         output_tokens=usage.get("completion_tokens", usage.get("output_tokens")),
@@ -244,21 +251,24 @@ def _recorded(outputs: list[Record], run: Record | None) -> Answer:
 
 
 def exchanges(items: list[Record], steps: list[Record], runs: dict[str, Record]) -> list[Exchange]:
-    """Cut one conversation's records into exchanges (see the module docstring)."""
-    found: list[Exchange] = []
+    """Cut one conversation's records into exchanges (see the module docstring).
+
+    A run that answered in several rounds (function calls, then text) has one latency and one
+    usage: they are given to its last exchange, the earlier ones have none.
+    """
+    cut: list[tuple[Exchange, str | None]] = []
     history: list[Record] = []
     inputs: list[Record] = []
     outputs: list[Record] = []
     run_id: str | None = None
 
     def close() -> None:
-        nonlocal inputs, outputs
+        nonlocal inputs, outputs, run_id
         if inputs and outputs:
-            found.append(Exchange(tuple(history), tuple(inputs),
-                                  _recorded(outputs, runs.get(run_id or ""))))
+            cut.append((Exchange(tuple(history), tuple(inputs), _recorded(outputs)), run_id))
         history.extend(inputs)
         history.extend(o for o in outputs if o["type"] != "error")
-        inputs, outputs = [], []
+        inputs, outputs, run_id = [], [], None
 
     for _, rank, _, item, item_run in _stream(items, steps, runs):
         if rank in (_CLIENT, _OUTPUT):
@@ -269,6 +279,12 @@ def exchanges(items: list[Record], steps: list[Record], runs: dict[str, Record])
             outputs.append(item)
             run_id = item_run or run_id
     close()
+    found = []
+    for n, (exchange, run) in enumerate(cut):
+        later = {r for _, r in cut[n + 1:]}
+        if run is not None and run not in later and run in runs:
+            exchange = replace(exchange, recorded=_metered(exchange.recorded, runs[run]))
+        found.append(exchange)
     return found
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, insert, select, update
 from homeport.api.wire.messages import render_message, text_part
 from homeport.api.wire.runs import render_run, render_step
 from homeport.engine.adapter import RunAdapter, RunPlan
+from homeport.engine.rows import item_row
 from homeport.engine.status import (
     CANCELLED,
     COMPLETED,
@@ -193,26 +194,17 @@ class Adapter(RunAdapter):
     def message_started(self) -> None:
         run, now = self.scope.run, self.scope.now()
         message_id = new_id("msg")
-        self.message = {
-            "id": message_id,
-            "project_id": run["project_id"],
-            "conversation_id": run["conversation_id"],
-            "created_at": now,
-            "type": "message",
-            "role": "assistant",
-            "status": IN_PROGRESS,
-            "content": [],
-            "attachments": [],
-            "metadata": {},
-            "agent_id": run["agent_id"],
-            "run_id": run["id"],
-            "response_id": run["id"],
-            "io": "output",
-            "completed_at": None,
-            "incomplete_at": None,
-            "incomplete_details": None,
-            "data": {},
-        }
+        self.message = item_row(
+            project_id=run["project_id"],
+            type="message",
+            created_at=now,
+            conversation_id=run["conversation_id"],
+            run_id=run["id"],
+            agent_id=run["agent_id"],
+            role="assistant",
+            status=IN_PROGRESS,
+            item_id=message_id,
+        )
         self.message_step = self._new_step(
             "message_creation",
             {"type": "message_creation", "message_creation": {"message_id": message_id}},
@@ -417,19 +409,15 @@ def _step_call(call: ToolCall) -> dict[str, Any]:
 
 
 def _item(run: dict[str, Any], now: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": new_id({"function_call": "fc", "file_search_call": "fs"}.get(kind, "item")),
-        "project_id": run["project_id"],
-        "conversation_id": run["conversation_id"],
-        "response_id": run["id"],
-        "io": "output",
-        "created_at": now,
-        "type": kind,
-        "status": COMPLETED,
-        "agent_id": run["agent_id"],
-        "run_id": run["id"],
-        "data": data,
-    }
+    return item_row(
+        project_id=run["project_id"],
+        type=kind,
+        created_at=now,
+        conversation_id=run["conversation_id"],
+        run_id=run["id"],
+        agent_id=run["agent_id"],
+        data=data,
+    )
 
 
 def _as_item(values: dict[str, Any]) -> Item:

@@ -21,8 +21,9 @@ from homeport.engine import context, queue
 from homeport.engine.adapter import RunAdapter, RunPlan, RunRow, RunScope, adapter_class
 from homeport.engine.events import last_event_number
 from homeport.engine.providers.base import ModelProvider, ProviderError
+from homeport.engine.settle import adapter_for
 from homeport.engine.status import CANCELLED, CANCELLING, COMPLETED, EXPIRED, FAILED, INCOMPLETE
-from homeport.engine.tools import ServerTool, ToolContext, server_tool
+from homeport.engine.tools import ServerTool, ToolContext, place_citations, server_tool
 from homeport.engine.types import (
     ZERO_USAGE,
     Finished,
@@ -139,7 +140,13 @@ class Executor:
             except Exception:
                 log.exception("run failed inside homeport")
                 self._end(FAILED, error={"code": "server_error", "message": INTERNAL_ERROR})
-            await self._release()
+            try:
+                await self._release()
+            except LeaseLost:
+                raise
+            except Exception:
+                log.exception("could not store the run's outcome; failing it")
+                await self.engine.db(self._fail_unstored)
         except LeaseLost:
             log.warning("lease lost; another worker settled the run")
         finally:
@@ -147,6 +154,16 @@ class Executor:
                 self._stop_waiter.cancel()
             bus.close(self.run_id, live)
             run_id_var.reset(token)
+
+    def _fail_unstored(self, conn: Connection) -> None:
+        """The outcome could not be written: fail the run from its stored state instead."""
+        row = queue.load_run(conn, self.run_id)
+        if row is None or row["lease_owner"] != self.engine.owner:
+            return
+        adapter = adapter_for(self.engine.services, conn, row)
+        adapter.finish(FAILED, error={"code": "server_error", "message": INTERNAL_ERROR})
+        adapter.scope.update_run(lease_owner=None, lease_expires_at=None)
+        adapter.scope.flush(conn)
 
     async def _release(self) -> None:
         self.scope.update_run(lease_owner=None, lease_expires_at=None)
@@ -300,7 +317,9 @@ class Executor:
         if turn.started:
             usage = ZERO_USAGE if turn.calls else turn.usage
             annotations, self._annotations = self._annotations, []
-            self.adapter.message_done("".join(turn.text), annotations, usage, incomplete)
+            text = "".join(turn.text)
+            annotations = place_citations(text, annotations)
+            self.adapter.message_done(text, annotations, usage, incomplete)
             turn.started = False
 
     async def _race(self, work: Any) -> None:

@@ -35,9 +35,8 @@ from homeport.engine.status import CANCELLED, COMPLETED, EXPIRED, FAILED, INCOMP
 from homeport.engine.types import ToolCall, ToolOutcome, Usage
 from homeport.ids import new_id
 from homeport.store.models import Item
-from homeport.store.repos.responses import context_rows, item_values
+from homeport.store.repos.responses import ITEMS, context_rows, item_values
 
-ITEMS = Item.__table__
 TERMINAL_EVENTS = {
     COMPLETED: "response.completed",
     INCOMPLETE: "response.incomplete",

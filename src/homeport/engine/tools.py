@@ -105,6 +105,22 @@ def check_tool_types(tools: list[dict[str, Any]], *, param: str = "tools") -> No
             )
 
 
+def place_citations(text: str, annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The citations of a finished message: a tool's annotation whose ``text`` is the marker it
+    gave the model (e.g. ``【12:0†guide.md】``) is kept once per place the model wrote that
+    marker, with its ``start_index``/``end_index`` there; markers not written are dropped."""
+    placed: list[dict[str, Any]] = []
+    for note in annotations:
+        mark = note.get("text")
+        if not isinstance(mark, str) or not mark:
+            continue
+        start = text.find(mark)
+        while start >= 0:
+            placed.append({**note, "start_index": start, "end_index": start + len(mark)})
+            start = text.find(mark, start + len(mark))
+    return sorted(placed, key=lambda n: n["start_index"])
+
+
 _builtins_loaded = False
 
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -270,14 +270,11 @@ class Gateway:
             route.scope is Scope.SHARED and route.write and state.mode is not Mode.PASSTHROUGH
         )
         capture = route.model_call or shadowing or mirroring or plan.pin_kind is not None
-        request = side.client.build_request(
-            method, side.url(path, query), headers=side.headers(scope["headers"]), content=body
-        )
         started_at = time.time()
         t0 = time.perf_counter()
         try:
-            response = await side.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            response = await side.open(method, path, query, side.headers(scope["headers"]), body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
             self.metrics.observe(
                 side=plan.side,
                 role=Role.SERVED,
@@ -298,8 +295,11 @@ class Gateway:
             return
         try:
             answer = await self._relay(response, send, plan, capture, t0, started_at)
+        except (aiohttp.ClientError, TimeoutError) as exc:  # the upstream broke off mid-answer
+            log.warning("%s upstream broke off: %s", plan.side.value, exc)
+            answer = None
         finally:
-            await response.aclose()
+            response.release()
         if answer is None:
             return
         given, made = usage(answer.body, answer.streamed) if route.model_call else (0, 0)
@@ -329,7 +329,7 @@ class Gateway:
 
     async def _relay(
         self,
-        response: httpx.Response,
+        response: aiohttp.ClientResponse,
         send: Send,
         plan: Plan,
         capture: bool,
@@ -338,10 +338,10 @@ class Gateway:
     ) -> CapturedResponse | None:
         """Stream the upstream's answer to the client; pin a created object before its ID goes
         out. Returns the captured answer (body only when ``capture``), None when it failed."""
-        status = response.status_code
+        status = response.status
         headers = [
             (k, v)
-            for k, v in response.headers.raw
+            for k, v in response.raw_headers
             if k.lower()
             not in (b"connection", b"keep-alive", b"transfer-encoding", _UPSTREAM[plan.side][0])
         ]
@@ -352,7 +352,7 @@ class Gateway:
         held: list[bytes] = []
         started = False
         ttft: float | None = None
-        async for chunk in response.aiter_raw():
+        async for chunk in response.content.iter_any():
             if ttft is None:
                 ttft = time.perf_counter() - t0
             if capture:
@@ -383,7 +383,7 @@ class Gateway:
         return CapturedResponse(
             upstream=plan.side,
             status=status,
-            headers=response_headers(response.headers.raw),
+            headers=response_headers(response.raw_headers),
             body=b"".join(chunks),
             error=None,
             started_at=started_at,
@@ -395,9 +395,9 @@ class Gateway:
     async def _pin(self, plan: Plan, created: Created | None, send: Send) -> bool:
         if created is None or plan.pin_kind is None:
             return True
-        conversation = plan.conversation or created.id
-        if plan.pin_kind == "response" and plan.after is None:
-            conversation = created.id  # a new chain: its first response names it
+        # A new thread, conversation or response chain is its own conversation; a response
+        # added to an existing one joins it.
+        conversation = created.id if plan.after is None else plan.conversation or created.id
         try:
             await self.pins.put(created.id, plan.pin_kind, Pin(plan.side, conversation))
         except PinWriteError as exc:

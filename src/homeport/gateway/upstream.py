@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-import httpx
+import aiohttp
 import orjson
 
 from homeport.gateway.config import SideConfig
@@ -49,22 +49,33 @@ _SAFE_TO_RECORD = frozenset({"content-type", "openai-beta", "accept", "user-agen
 
 
 class Side:
-    """One upstream and its connection pool."""
+    """One upstream and its connection pool (aiohttp: measured leaner than httpx here)."""
 
     def __init__(self, upstream: Upstream, config: SideConfig) -> None:
         self.upstream = upstream
         self.base = config.base_url.rstrip("/")
         key = config.resolved_api_key()
-        self._auth: list[tuple[bytes, bytes]] = (
-            [(b"authorization", f"Bearer {key}".encode())] if key else []
-        )
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
-            limits=httpx.Limits(
-                max_connections=config.max_connections,
-                max_keepalive_connections=config.max_connections,
-            ),
-        )
+        self._auth: list[tuple[str, str]] = [("authorization", f"Bearer {key}")] if key else []
+        self._config = config
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled client, made on first use (it needs the running loop)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self._config.max_connections, keepalive_timeout=60
+                ),
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=self._config.connect_timeout_seconds,
+                    sock_read=self._config.timeout_seconds,
+                ),
+                auto_decompress=False,
+                skip_auto_headers=("user-agent", "content-type"),
+            )
+        return self._session
 
     def url(self, path: str, query: str) -> str:
         """``/v1/x`` on the gateway is ``{base_url}/x`` upstream (base_url ends with /v1)."""
@@ -72,14 +83,24 @@ class Side:
         return f"{self.base}{tail}?{query}" if query else f"{self.base}{tail}"
 
     def headers(
-        self, incoming: Iterable[tuple[bytes, bytes]], extra: Iterable[tuple[bytes, bytes]] = ()
-    ) -> list[tuple[bytes, bytes]]:
+        self, incoming: Iterable[tuple[bytes, bytes]], extra: Iterable[tuple[str, str]] = ()
+    ) -> list[tuple[str, str]]:
         drop = _DROP_REQUEST | _CREDENTIALS if self._auth else _DROP_REQUEST
-        out = [(k, v) for k, v in incoming if k.lower() not in drop]
-        out.append((b"accept-encoding", b"identity"))
+        out = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in incoming if k.lower() not in drop
+        ]
+        out.append(("accept-encoding", "identity"))
         out.extend(self._auth)
         out.extend(extra)
         return out
+
+    async def open(
+        self, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes
+    ) -> aiohttp.ClientResponse:
+        """Send a request; the caller reads the answer's body, then ``release()``s it."""
+        return await self.session.request(
+            method, self.url(path, query), headers=headers, data=body or None
+        )
 
     async def fetch(self, request: CapturedRequest, extra: Headers = ()) -> CapturedResponse:
         """Send a request and read the whole answer (shadow copies and mirrored writes)."""
@@ -87,26 +108,23 @@ class Side:
         t0 = time.perf_counter()
         ttft: float | None = None
         chunks: list[bytes] = []
-        headers = self.headers(
-            ((k.encode(), v.encode()) for k, v in request.headers),
-            ((k.encode(), v.encode()) for k, v in extra),
-        )
+        headers = self.headers(((k.encode(), v.encode()) for k, v in request.headers), extra)
         try:
-            async with self.client.stream(
-                request.method,
-                self.url(request.path, request.query),
-                headers=headers,
-                content=request.body,
-            ) as response:
-                async for chunk in response.aiter_raw():
+            response = await self.open(
+                request.method, request.path, request.query, headers, request.body
+            )
+            try:
+                async for chunk in response.content.iter_any():
                     if ttft is None:
                         ttft = time.perf_counter() - t0
                     chunks.append(chunk)
-                status: int | None = response.status_code
-                kept = response_headers(response.headers.raw)
-                streamed = is_event_stream(response.headers.get("content-type", ""))
-                error = None
-        except httpx.HTTPError as exc:
+            finally:
+                response.release()
+            status: int | None = response.status
+            kept = response_headers(response.raw_headers)
+            streamed = is_event_stream(response.headers.get("content-type", ""))
+            error = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
             status, kept, streamed = None, (), False
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return CapturedResponse(
@@ -122,7 +140,8 @@ class Side:
         )
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
 def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> Headers:

@@ -141,7 +141,9 @@ def blob_store(settings: Settings) -> BlobStore:
     if knowledge.blob_store == "local":
         return LocalBlobs(Path(settings.data_dir) / "blobs")
     if not knowledge.s3_bucket:
-        raise ConfigError("setting 'knowledge.s3_bucket': required when knowledge.blob_store is 's3'")
+        raise ConfigError(
+            "setting 'knowledge.s3_bucket': required when knowledge.blob_store is 's3'"
+        )
     import boto3
 
     client = boto3.client(

@@ -36,9 +36,9 @@ class TextChunk:
     tokens: int
 
 
-def resolve_strategy(strategy: dict[str, Any] | None, *, param: str = "chunking_strategy") -> (
-    dict[str, Any]
-):
+def resolve_strategy(
+    strategy: dict[str, Any] | None, *, param: str = "chunking_strategy"
+) -> dict[str, Any]:
     """The stored (response) form of a requested strategy: ``auto`` becomes its static
     equivalent; a static one is checked as OpenAI checks it."""
     if strategy is None or strategy.get("type") == "auto":
@@ -61,8 +61,10 @@ def resolve_strategy(strategy: dict[str, Any] | None, *, param: str = "chunking_
             "between 0 and half of max_chunk_size_tokens.",
             param=f"{param}.static.chunk_overlap_tokens",
         )
-    return {"type": "static", "static": {"max_chunk_size_tokens": size,
-                                         "chunk_overlap_tokens": overlap}}
+    return {
+        "type": "static",
+        "static": {"max_chunk_size_tokens": size, "chunk_overlap_tokens": overlap},
+    }
 
 
 def chunk_text(text: str, strategy: dict[str, Any]) -> list[TextChunk]:

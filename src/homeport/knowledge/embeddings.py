@@ -168,8 +168,13 @@ _lock = threading.Lock()
 
 def get_embedder(settings: KnowledgeSettings) -> Embedder:
     """The configured embedder, loaded once per process."""
-    key = (settings.embedder, settings.embedding_model, settings.embeddings_base_url,
-           settings.embedding_dimensions, settings.embed_batch_size)
+    key = (
+        settings.embedder,
+        settings.embedding_model,
+        settings.embeddings_base_url,
+        settings.embedding_dimensions,
+        settings.embed_batch_size,
+    )
     with _lock:
         embedder = _cache.get(key)
         if embedder is None:

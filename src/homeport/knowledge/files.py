@@ -81,9 +81,9 @@ def create_file(
     return row
 
 
-def get_file(session: Session, project_id: str, file_id: str, *, param: str = "file_id") -> (
-    StoredFile
-):
+def get_file(
+    session: Session, project_id: str, file_id: str, *, param: str = "file_id"
+) -> StoredFile:
     row = session.scalar(
         select(StoredFile).where(StoredFile.id == file_id, StoredFile.project_id == project_id)
     )

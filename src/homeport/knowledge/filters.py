@@ -16,7 +16,10 @@ from homeport.errors import InvalidRequest
 
 Scalar = str | int | float | bool
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    "gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
 }
 COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin")
 
@@ -38,7 +41,7 @@ def check_filter(spec: Any, param: str = "filters") -> None:
     if kind not in COMPARISONS:
         raise InvalidRequest(
             f"Invalid value for '{param}.type': expected one of "
-            f"{', '.join(COMPARISONS + ('and', 'or'))}.",
+            f"{', '.join((*COMPARISONS, 'and', 'or'))}.",
             param=f"{param}.type",
         )
     if not isinstance(spec.get("key"), str):

@@ -24,10 +24,11 @@ from sqlalchemy import Connection, text
 from homeport.store.db import on_sqlite_connect
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-STOPWORDS = frozenset(
-    "a an and are as at be by for from has have how i in is it its of on or that the this to "
-    "was were what when where which who why will with do does did can you your we our".split()
+_STOPWORDS = (
+    "a an and are as at be by can did do does for from has have how i in is it its of on or "
+    "our that the this to was we were what when where which who why will with you your"
 )
+STOPWORDS = frozenset(_STOPWORDS.split())
 
 
 def query_terms(query: str) -> list[str]:
@@ -84,13 +85,24 @@ class SearchIndex(ABC):
 
     @abstractmethod
     def vector_search(
-        self, conn: Connection, *, dims: int, store_id: str, query: np.ndarray, k: int,
+        self,
+        conn: Connection,
+        *,
+        dims: int,
+        store_id: str,
+        query: np.ndarray,
+        k: int,
         file_ids: Sequence[str] | None,
     ) -> list[tuple[int, float]]: ...
 
     @abstractmethod
     def keyword_search(
-        self, conn: Connection, *, store_id: str, query: str, k: int,
+        self,
+        conn: Connection,
+        *,
+        store_id: str,
+        query: str,
+        k: int,
         file_ids: Sequence[str] | None,
     ) -> list[tuple[int, float]]: ...
 
@@ -139,11 +151,19 @@ class SqliteIndex(SearchIndex):
             return
         raw = conn.connection.driver_connection
         assert raw is not None
-        raw.executemany(f"DELETE FROM knowledge_vec_{dims} WHERE chunk_id = ?", [(s,) for s in seqs])
+        raw.executemany(
+            f"DELETE FROM knowledge_vec_{dims} WHERE chunk_id = ?", [(s,) for s in seqs]
+        )
         raw.executemany("DELETE FROM knowledge_fts WHERE rowid = ?", [(s,) for s in seqs])
 
     def vector_search(
-        self, conn: Connection, *, dims: int, store_id: str, query: np.ndarray, k: int,
+        self,
+        conn: Connection,
+        *,
+        dims: int,
+        store_id: str,
+        query: np.ndarray,
+        k: int,
         file_ids: Sequence[str] | None,
     ) -> list[tuple[int, float]]:
         sql = (
@@ -151,7 +171,9 @@ class SqliteIndex(SearchIndex):
             "AND k = :k AND vector_store_id = :store"
         )
         params: dict[str, Any] = {
-            "q": np.asarray(query, np.float32).tobytes(), "k": min(k, 4096), "store": store_id
+            "q": np.asarray(query, np.float32).tobytes(),
+            "k": min(k, 4096),
+            "store": store_id,
         }
         if file_ids is not None:
             marks, extra = _placeholders("f", file_ids)
@@ -161,7 +183,12 @@ class SqliteIndex(SearchIndex):
         return [(int(seq), 1.0 - float(distance)) for seq, distance in rows]
 
     def keyword_search(
-        self, conn: Connection, *, store_id: str, query: str, k: int,
+        self,
+        conn: Connection,
+        *,
+        store_id: str,
+        query: str,
+        k: int,
         file_ids: Sequence[str] | None,
     ) -> list[tuple[int, float]]:
         terms = query_terms(query)
@@ -202,7 +229,7 @@ class PostgresIndex(SearchIndex):
             ):
                 try:
                     own.exec_driver_sql(statement)
-                except Exception as exc:  # noqa: BLE001 - a racing twin already made it
+                except Exception as exc:
                     if "already exists" not in str(exc):
                         raise
 
@@ -213,7 +240,13 @@ class PostgresIndex(SearchIndex):
         """Nothing to do: deleting the chunk rows removes them from the indexes."""
 
     def vector_search(
-        self, conn: Connection, *, dims: int, store_id: str, query: np.ndarray, k: int,
+        self,
+        conn: Connection,
+        *,
+        dims: int,
+        store_id: str,
+        query: np.ndarray,
+        k: int,
         file_ids: Sequence[str] | None,
     ) -> list[tuple[int, float]]:
         conn.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {max(self.ef_search, k)}")
@@ -231,7 +264,12 @@ class PostgresIndex(SearchIndex):
         return [(int(seq), 1.0 - float(d)) for seq, d in rows]
 
     def keyword_search(
-        self, conn: Connection, *, store_id: str, query: str, k: int,
+        self,
+        conn: Connection,
+        *,
+        store_id: str,
+        query: str,
+        k: int,
         file_ids: Sequence[str] | None,
     ) -> list[tuple[int, float]]:
         terms = query_terms(query)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.orm import Session
 
 from homeport.errors import HomeportError
 from homeport.knowledge.blobs import BlobStore
@@ -52,7 +51,11 @@ class IngestFailure(HomeportError):
 
 
 def claim(
-    db: Database, owner: str, *, lease_seconds: float, limit: int = 1,
+    db: Database,
+    owner: str,
+    *,
+    lease_seconds: float,
+    limit: int = 1,
     store_id: str | None = None,
 ) -> list[Job]:
     """Lease up to ``limit`` queued files (unleased, or whose lease expired)."""
@@ -126,14 +129,14 @@ class Ingestor:
             return self._index(job, owner, progress)
         except (ParseError, IngestFailure) as exc:
             return self._fail(job, owner, exc.code or "invalid_file", exc.message)
-        except Exception as exc:  # noqa: BLE001 - record any crash on the file, then retry
+        except Exception as exc:
             log.exception("indexing %s into %s failed", file_id, store_id)
             with self.db.session() as session:
                 attempts = session.scalar(
                     select(VectorStoreFile.attempts).where(_held(*job, owner))
                 )
             if attempts is not None and attempts < MAX_ATTEMPTS:
-                self._release(job, owner)
+                self.release(job, owner)
                 return Outcome("in_progress")
             return self._fail(job, owner, "server_error", f"Indexing failed: {exc}")
 
@@ -170,7 +173,10 @@ class Ingestor:
         return self._commit(job, owner, chunks, vectors, reused)
 
     def _embed(
-        self, job: Job, owner: str, chunks: list[TextChunk],
+        self,
+        job: Job,
+        owner: str,
+        chunks: list[TextChunk],
         progress: Callable[[int], None] | None,
     ) -> tuple[list[np.ndarray], int]:
         """Embed each distinct chunk text once; reuse vectors this model made before."""
@@ -205,7 +211,11 @@ class Ingestor:
         return [known[h] for h in hashes], reused
 
     def _commit(
-        self, job: Job, owner: str, chunks: list[TextChunk], vectors: list[np.ndarray],
+        self,
+        job: Job,
+        owner: str,
+        chunks: list[TextChunk],
+        vectors: list[np.ndarray],
         reused: int,
     ) -> Outcome:
         store_id, file_id = job
@@ -220,9 +230,15 @@ class Ingestor:
             seqs: list[int] = []
             rows = [
                 {
-                    "vector_store_id": store_id, "file_id": file_id, "n": c.n, "text": c.text,
-                    "tokens": c.tokens, "model": self.embedder.name, "dims": dims,
-                    "content_hash": hashlib.sha256(c.text.encode()).hexdigest(), "embedding": v,
+                    "vector_store_id": store_id,
+                    "file_id": file_id,
+                    "n": c.n,
+                    "text": c.text,
+                    "tokens": c.tokens,
+                    "model": self.embedder.name,
+                    "dims": dims,
+                    "content_hash": hashlib.sha256(c.text.encode()).hexdigest(),
+                    "embedding": v,
                 }
                 for c, v in zip(chunks, vectors, strict=True)
             ]
@@ -233,15 +249,21 @@ class Ingestor:
                 )
                 seqs.extend(result.scalars())
             self.index.add(
-                conn, dims,
+                conn,
+                dims,
                 [(seq, store_id, file_id, c.text) for seq, c in zip(seqs, chunks, strict=True)],
             )
             usage = sum(len(c.text.encode()) for c in chunks) + len(chunks) * dims * 4
             session.execute(
                 update(VectorStoreFile)
                 .where(_held(*job, owner))
-                .values(status="completed", usage_bytes=usage, lease_owner=None,
-                        lease_expires_at=None, last_error=None)
+                .values(
+                    status="completed",
+                    usage_bytes=usage,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=None,
+                )
             )
         return Outcome("completed", len(chunks), reused)
 
@@ -250,12 +272,17 @@ class Ingestor:
             session.execute(
                 update(VectorStoreFile)
                 .where(_held(*job, owner))
-                .values(status="failed", last_error={"code": code, "message": message},
-                        lease_owner=None, lease_expires_at=None)
+                .values(
+                    status="failed",
+                    last_error={"code": code, "message": message},
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
             )
         return Outcome("failed")
 
-    def _release(self, job: Job, owner: str) -> None:
+    def release(self, job: Job, owner: str) -> None:
+        """Give a claimed job back to the queue (another claim may take it at once)."""
         with self.db.session() as session:
             session.execute(
                 update(VectorStoreFile)

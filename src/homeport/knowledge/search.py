@@ -91,7 +91,8 @@ def search(
         allowed: list[str] | None = None
         if filters is not None:
             allowed = [
-                file_id for (store_id, file_id), row in files.items()
+                file_id
+                for (store_id, file_id), row in files.items()
                 if store_id == store.id and matches(filters, row.attributes or {})
             ]
             if not allowed:
@@ -100,8 +101,12 @@ def search(
             rankings: list[tuple[list[tuple[int, float]], float]] = []
             if vectors is not None:
                 found = index.vector_search(
-                    conn, dims=embedder.dimensions, store_id=store.id, query=vectors[position],
-                    k=depth, file_ids=allowed,
+                    conn,
+                    dims=embedder.dimensions,
+                    store_id=store.id,
+                    query=vectors[position],
+                    k=depth,
+                    file_ids=allowed,
                 )
                 for seq, score in found:
                     cosine[seq] = max(score, cosine.get(seq, -1.0))
@@ -136,8 +141,15 @@ def search(
         if row is None:
             continue
         hits.append(
-            Hit(chunk.vector_store_id, chunk.file_id, row.filename, dict(row.attributes or {}),
-                round(score, 6), chunk.text, chunk.n)
+            Hit(
+                chunk.vector_store_id,
+                chunk.file_id,
+                row.filename,
+                dict(row.attributes or {}),
+                round(score, 6),
+                chunk.text,
+                chunk.n,
+            )
         )
     return hits
 

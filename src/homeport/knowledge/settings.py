@@ -29,6 +29,8 @@ class KnowledgeSettings(BaseModel):
     embeddings_api_key_env: str | None = None
     embedding_dimensions: int | None = None
     embed_batch_size: int = 64
+    rewrite_model: str | None = None
+    """A routed chat model (``[[models]]`` name) for search's ``rewrite_query``."""
 
     ingest_workers: int = 1
     """Files processed at once per process (embedding is CPU-bound)."""

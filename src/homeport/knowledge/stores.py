@@ -63,8 +63,9 @@ def check_attributes(attributes: Any, param: str = "attributes") -> dict[str, An
         )
     for key, value in attributes.items():
         if len(key) > 64:
-            raise InvalidRequest(f"Invalid key in '{param}': '{key[:64]}…' is over 64 "
-                                 "characters.", param=param)
+            raise InvalidRequest(
+                f"Invalid key in '{param}': '{key[:64]}…' is over 64 characters.", param=param
+            )
         if not isinstance(value, str | int | float | bool) or (
             isinstance(value, str) and len(value) > 512
         ):
@@ -132,7 +133,9 @@ def file_counts(
 def usage_bytes(session: Session, store_ids: Iterable[str]) -> dict[str, int]:
     ids = list(store_ids)
     rows = session.execute(
-        select(VectorStoreFile.vector_store_id, func.coalesce(func.sum(VectorStoreFile.usage_bytes), 0))
+        select(
+            VectorStoreFile.vector_store_id, func.coalesce(func.sum(VectorStoreFile.usage_bytes), 0)
+        )
         .where(VectorStoreFile.vector_store_id.in_(ids))
         .group_by(VectorStoreFile.vector_store_id)
     )
@@ -274,7 +277,12 @@ def create_batch(
     session.add(batch)
     for index, (file_id, strategy, attributes) in enumerate(files):
         add_file(
-            session, store, file_id, strategy=strategy, attributes=attributes, batch_id=batch.id,
+            session,
+            store,
+            file_id,
+            strategy=strategy,
+            attributes=attributes,
+            batch_id=batch.id,
             param=f"file_ids[{index}]",
         )
     session.flush()

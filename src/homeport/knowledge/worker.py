@@ -10,6 +10,7 @@ processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -74,12 +75,10 @@ class IngestWorker:
         while True:
             try:
                 await self._fill()
-            except Exception:  # noqa: BLE001 - keep the worker alive; the next pass retries
+            except Exception:
                 log.exception("knowledge worker pass failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
-            except TimeoutError:
-                pass
             self._wake.clear()
 
     async def _fill(self) -> None:
@@ -87,8 +86,11 @@ class IngestWorker:
         if free <= 0:
             return
         jobs = await asyncio.to_thread(
-            claim, self.services.db, self.owner,
-            lease_seconds=self.settings.lease_seconds, limit=free,
+            claim,
+            self.services.db,
+            self.owner,
+            lease_seconds=self.settings.lease_seconds,
+            limit=free,
         )
         for job in jobs:
             task = asyncio.create_task(self._run(job))

@@ -103,95 +103,110 @@ class Controller:
 
     # -- the loop ------------------------------------------------------------------------------
     def tick(self) -> RolloutDecision | None:
-        """Check the gates if an interval has passed and act on the result (None: nothing due)."""
+        """Check the gates if an interval has passed and act on the result (None: nothing due).
+
+        Evidence is gathered before the row is locked (SQLite allows one writer, and scoring
+        pending pairs writes); the decision is applied only if no other replica or person changed
+        the rollout meanwhile.
+        """
         now = self.clock()
+        seen = st.current(self.db, self.rollout_id)
+        if seen is None or seen.status != st.RUNNING:
+            return None
+        if now - (seen.last_check_at or seen.step_started_at) < self.plan.check_interval_seconds:
+            return None
+        evidence = self.evidence.collect(seen, now)
+        check = evaluate(evidence, self.plan.gates)
+        readiness = self.readiness(seen, evidence, now)
+        assert readiness is not None  # a running rollout is always on a step
         with st.locked(self.db, self.rollout_id, now) as (session, row):
-            if row.status != st.RUNNING:
+            if (row.version, row.status, row.last_check_at, row.failed_checks) != (
+                seen.version, seen.status, seen.last_check_at, seen.failed_checks
+            ):
                 return None
-            if now - (row.last_check_at or row.step_started_at) < self.plan.check_interval_seconds:
-                return None
-            evidence = self.evidence.collect(row, now)
-            check = evaluate(evidence, self.plan.gates)
-            readiness = self.readiness(row, evidence, now)
-            assert readiness is not None  # a running rollout is always on a step
-            row.last_check_at = now
-            proof = {
-                "check": check.to_dict(), "evidence": evidence.summary(),
-                "readiness": readiness.to_dict(),
-            }
-            status = check.status
-            if status is GateStatus.FAIL:
-                row.failed_checks += 1
-                if row.failed_checks >= self.plan.max_failed_checks:
-                    reason = (f"{row.failed_checks} failed checks in a row: {check.reason()}")
-                    decision = self._rollback(session, row, now, CONTROLLER, reason, proof)
-                else:
-                    reason = (f"failed check {row.failed_checks}/{self.plan.max_failed_checks}: "
-                              f"{check.reason()}")
-                    decision = st.decide(session, row, now=now, action="check", actor=CONTROLLER,
-                                         reason=reason, evidence=proof)
-            elif status is GateStatus.MARGINAL and readiness.ready:
-                decision = st.decide(
-                    session, row, now=now, action="pause", actor=CONTROLLER,
-                    reason=f"marginal, a person decides: {check.reason()}", evidence=proof,
-                    change=lambda r: _set(r, status=st.PAUSED, reason=check.reason()),
-                )
-            elif status is GateStatus.PASS and readiness.ready:
-                decision = self._promote(session, row, now, CONTROLLER, "gates pass", proof)
-            else:
-                if status is GateStatus.PASS:
-                    row.failed_checks = 0
-                decision = st.decide(session, row, now=now, action="check", actor=CONTROLLER,
-                                     reason=f"{_waiting(check)}; baking", evidence=proof)
+            decision = self._act_on(session, row, now, check, readiness, evidence)
         if decision.action == "rollback":
             self._after_rollback()
         return decision
+
+    def _act_on(self, session: Any, row: RolloutState, now: float, check: Check,
+                readiness: Readiness, evidence: Evidence) -> RolloutDecision:
+        row.last_check_at = now
+        proof = {"check": check.to_dict(), "evidence": evidence.summary(),
+                 "readiness": readiness.to_dict()}
+        status = check.status
+        if status is GateStatus.FAIL:
+            row.failed_checks += 1
+            if row.failed_checks >= self.plan.max_failed_checks:
+                reason = f"{row.failed_checks} failed checks in a row: {check.reason()}"
+                return self._rollback(session, row, now, CONTROLLER, reason, proof)
+            reason = (f"failed check {row.failed_checks}/{self.plan.max_failed_checks}: "
+                      f"{check.reason()}")
+            return st.decide(session, row, now=now, action="check", actor=CONTROLLER,
+                             reason=reason, evidence=proof)
+        if status is GateStatus.MARGINAL and readiness.ready:
+            return st.decide(
+                session, row, now=now, action="pause", actor=CONTROLLER,
+                reason=f"marginal, a person decides: {check.reason()}", evidence=proof,
+                change=lambda r: _set(r, status=st.PAUSED, reason=check.reason()),
+            )
+        if status is GateStatus.PASS:
+            row.failed_checks = 0
+            if readiness.ready:
+                return self._promote(session, row, now, CONTROLLER, "gates pass", proof)
+        return st.decide(session, row, now=now, action="check", actor=CONTROLLER,
+                         reason=f"{_waiting(check)}; baking", evidence=proof)
 
     # -- people --------------------------------------------------------------------------------
     def promote(self, actor: str, reason: str = "") -> RolloutDecision:
         """Start the rollout (from idle or after a rollback), or move to the next step now."""
         now = self.clock()
+        proof = self._snapshot(now)
         with st.locked(self.db, self.rollout_id, now) as (session, row):
             if row.status == st.COMPLETED:
                 raise Conflict(f"rollout {row.id!r} is complete: homeport serves everything")
-            proof = self._snapshot(row, now)
             return self._promote(session, row, now, actor, reason or "promoted by hand", proof)
 
     def pause(self, actor: str, reason: str = "") -> RolloutDecision:
         now = self.clock()
+        proof = self._snapshot(now)
         with st.locked(self.db, self.rollout_id, now) as (session, row):
             if row.status != st.RUNNING:
                 raise Conflict(f"rollout {row.id!r} is {row.status}, not running: nothing to pause")
             text = reason or "paused by hand"
             return st.decide(session, row, now=now, action="pause", actor=actor, reason=text,
-                             evidence=self._snapshot(row, now),
+                             evidence=proof,
                              change=lambda r: _set(r, status=st.PAUSED, reason=text))
 
     def resume(self, actor: str, reason: str = "") -> RolloutDecision:
         now = self.clock()
+        proof = self._snapshot(now)
         with st.locked(self.db, self.rollout_id, now) as (session, row):
             if row.status != st.PAUSED:
                 raise Conflict(f"rollout {row.id!r} is {row.status}, not paused: nothing to resume")
             return st.decide(
                 session, row, now=now, action="resume", actor=actor,
-                reason=reason or "resumed by hand", evidence=self._snapshot(row, now),
+                reason=reason or "resumed by hand", evidence=proof,
                 change=lambda r: _set(r, status=st.RUNNING, reason=None, failed_checks=0,
                                       last_check_at=now),
             )
 
     def rollback(self, actor: str, reason: str = "") -> RolloutDecision:
         now = self.clock()
+        proof = self._snapshot(now)
         with st.locked(self.db, self.rollout_id, now) as (session, row):
             if row.status in (st.IDLE, st.ROLLED_BACK):
                 raise Conflict(f"rollout {row.id!r} is {row.status}: nothing to roll back")
             decision = self._rollback(session, row, now, actor, reason or "rolled back by hand",
-                                      self._snapshot(row, now))
+                                      proof)
         self._after_rollback()
         return decision
 
     # -- transitions ---------------------------------------------------------------------------
-    def _snapshot(self, row: RolloutState, now: float) -> dict[str, Any]:
-        if self.step(row) is None:
+    def _snapshot(self, now: float) -> dict[str, Any]:
+        """The evidence a person acted on (read before the row is locked)."""
+        row = st.current(self.db, self.rollout_id)
+        if row is None or self.step(row) is None:
             return {}
         evidence = self.evidence.collect(row, now)
         return {"check": evaluate(evidence, self.plan.gates).to_dict(),

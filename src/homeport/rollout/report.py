@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from html import escape
+
 from sqlalchemy import select
 
 from homeport.compare.report import shown_answer

@@ -24,7 +24,7 @@ from homeport.bundle import FLAG_AGENT_MISSING, Record
 from homeport.sources import openai_mapping as to
 from homeport.sources.base import ExportContext, Source, SourceOptions
 from homeport.sources.errors import SourceError
-from homeport.sources.files import FileFetcher
+from homeport.sources.files import FileFetcher, export_files, export_vector_stores
 from homeport.sources.http import HttpClient
 from homeport.sources.thread_ids import read_thread_ids
 
@@ -90,23 +90,10 @@ class AssistantsApiSource(Source):
 
     # -- phases ------------------------------------------------------------------------------
     def _vector_stores(self, ctx: ExportContext, state: dict[str, Any], _: FileFetcher) -> None:
-        after = state.get("after")
-        for raw in self.http.paginate("vector_stores", after=after):
-            ctx.write("vector_stores", to.vector_store(raw))
-            for vs_file in self.http.paginate(f"vector_stores/{raw['id']}/files"):
-                ctx.write("vector_store_files", to.vector_store_file(vs_file, raw["id"]))
-            ctx.checkpoint({"phase": "vector_stores", "after": raw["id"]})
-        ctx.checkpoint({"phase": "files"}, force=True)
+        export_vector_stores(self.http, ctx, state, then="files")
 
     def _files(self, ctx: ExportContext, state: dict[str, Any], files: FileFetcher) -> None:
-        stores: dict[str, str] = {}
-        for vs_file in ctx.committed("vector_store_files"):
-            stores.setdefault(vs_file["id"], vs_file["vector_store_id"])
-        for raw in self.http.paginate("files", after=state.get("after")):
-            sha, text_sha = files.fetch(ctx, raw["id"], stores.get(raw["id"]))
-            ctx.write("files", to.file(raw, sha256=sha, text_sha256=text_sha))
-            ctx.checkpoint({"phase": "files", "after": raw["id"]})
-        ctx.checkpoint({"phase": "assistants"}, force=True)
+        export_files(files, ctx, state, then="assistants")
 
     def _assistants(self, ctx: ExportContext, state: dict[str, Any], _: FileFetcher) -> None:
         for raw in self.http.paginate("assistants", after=state.get("after")):

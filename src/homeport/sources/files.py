@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeport.sources import openai_mapping as to
 from homeport.sources.base import ExportContext
 from homeport.sources.http import HttpClient
 
@@ -49,3 +50,29 @@ class FileFetcher:
             if not page.get("has_more") or not page.get("next_page"):
                 return "".join(parts)
             params = {"page": page["next_page"]}
+
+
+def export_vector_stores(
+    http: HttpClient, ctx: ExportContext, state: dict[str, Any], *, then: str
+) -> None:
+    """The ``vector_stores`` phase: every store and its file list."""
+    for raw in http.paginate("vector_stores", after=state.get("after")):
+        ctx.write("vector_stores", to.vector_store(raw))
+        for vs_file in http.paginate(f"vector_stores/{raw['id']}/files"):
+            ctx.write("vector_store_files", to.vector_store_file(vs_file, raw["id"]))
+        ctx.checkpoint({"phase": "vector_stores", "after": raw["id"]})
+    ctx.checkpoint({"phase": then}, force=True)
+
+
+def export_files(
+    files: FileFetcher, ctx: ExportContext, state: dict[str, Any], *, then: str
+) -> None:
+    """The ``files`` phase (after ``vector_stores``): every file with its bytes or text."""
+    stores: dict[str, str] = {}
+    for vs_file in ctx.committed("vector_store_files"):
+        stores.setdefault(vs_file["id"], vs_file["vector_store_id"])
+    for raw in files.http.paginate("files", after=state.get("after")):
+        sha, text_sha = files.fetch(ctx, raw["id"], stores.get(raw["id"]))
+        ctx.write("files", to.file(raw, sha256=sha, text_sha256=text_sha))
+        ctx.checkpoint({"phase": "files", "after": raw["id"]})
+    ctx.checkpoint({"phase": then}, force=True)

@@ -120,7 +120,9 @@ def message(raw: dict[str, Any]) -> Record:
     }
 
 
-def conversation_item(raw: dict[str, Any], conversation_id: str, created_at: int | None) -> Record:
+def conversation_item(
+    raw: dict[str, Any], conversation_id: str | None, created_at: int | None
+) -> Record:
     """A Conversations API item; the fields beyond the common ones go to ``data``."""
     return {
         "id": raw["id"],

@@ -68,19 +68,19 @@ class _Dump:
         self._cached: tuple[int, list[Any]] | None = None
         self._handles: dict[int, Any] = {}
 
-    def objects(self) -> Iterator[tuple[tuple[int, int, int], dict[str, Any]]]:
+    def objects(self) -> Iterator[tuple[tuple[int, int, int], dict[str, Any], bool]]:
         for number, path in enumerate(self.files):
             if path.suffix == ".jsonl":
                 with path.open("rb") as handle:
                     offset = 0
                     for line in handle:
                         if line.strip():
-                            for index, obj in enumerate(_flatten(_loads(line, path))):
-                                yield (number, offset, index), obj
+                            for index, (obj, desc) in enumerate(_flatten(_loads(line, path))):
+                                yield (number, offset, index), obj, desc
                         offset += len(line)
             else:
-                for index, obj in enumerate(_flatten(_loads(path.read_bytes(), path))):
-                    yield (number, -1, index), obj
+                for index, (obj, desc) in enumerate(_flatten(_loads(path.read_bytes(), path))):
+                    yield (number, -1, index), obj, desc
 
     def fetch(self, position: tuple[int, int, int]) -> dict[str, Any]:
         number, offset, index = position
@@ -90,9 +90,10 @@ class _Dump:
                 self._handles[number] = path.open("rb")
             handle = self._handles[number]
             handle.seek(offset)
-            return list(_flatten(_loads(handle.readline(), path)))[index]
+            return list(_flatten(_loads(handle.readline(), path)))[index][0]
         if self._cached is None or self._cached[0] != number:
-            self._cached = (number, list(_flatten(_loads(path.read_bytes(), path))))
+            objects = [obj for obj, _ in _flatten(_loads(path.read_bytes(), path))]
+            self._cached = (number, objects)
         obj: dict[str, Any] = self._cached[1][index]
         return obj
 
@@ -108,16 +109,20 @@ def _loads(data: bytes, path: Path) -> Any:
         raise SourceError(f"{path}: not valid JSON ({exc})") from exc
 
 
-def _flatten(value: Any) -> Iterator[dict[str, Any]]:
-    """API objects inside a document: itself, a list page's data, or an array's elements."""
+def _flatten(value: Any, descending: bool = False) -> Iterator[tuple[dict[str, Any], bool]]:
+    """API objects inside a document: itself, a list page's data, or an array's elements, each
+    with whether its page lists newest first (the API's default order)."""
     if isinstance(value, list):
         for element in value:
-            yield from _flatten(element)
+            yield from _flatten(element, descending)
     elif isinstance(value, dict):
         if value.get("object") == "list" and isinstance(value.get("data"), list):
-            yield from _flatten(value["data"])
+            data = value["data"]
+            stamps = [o.get("created_at") or 0 for o in data if isinstance(o, dict)]
+            newest_first = len(stamps) > 1 and stamps[0] > stamps[-1]
+            yield from _flatten(data, newest_first)
         elif isinstance(value.get("object"), str) and "id" in value:
-            yield value
+            yield value, descending
 
 
 class _Index:
@@ -139,7 +144,11 @@ class _Index:
         cursor = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (kind, object_id))
         return cursor.rowcount == 1
 
-    def add(self, part: str, obj: dict[str, Any], position: tuple[int, int, int]) -> None:
+    def add(
+        self, part: str, obj: dict[str, Any], position: tuple[int, int, int], descending: bool
+    ) -> None:
+        """Index an object; among equal timestamps, objects of newest-first pages sort in
+        reverse of the order they were read."""
         self.ordinal += 1
         self.db.execute(
             "INSERT INTO pos VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -148,7 +157,7 @@ class _Index:
                 obj.get("thread_id"),
                 obj.get("run_id"),
                 obj.get("created_at") or 0,
-                self.ordinal,
+                -self.ordinal if descending else self.ordinal,
                 *position,
             ),
         )
@@ -193,7 +202,7 @@ class OpenAIObjectsSource(Source):
         self, ctx: ExportContext, dump: _Dump, index: _Index, *, write: bool
     ) -> set[str]:
         agents: set[str] = set()
-        for position, obj in dump.objects():
+        for position, obj, descending in dump.objects():
             kind = obj["object"]
             if kind not in DIRECT and kind not in INDEXED:
                 continue
@@ -205,7 +214,7 @@ class OpenAIObjectsSource(Source):
             if kind == "assistant":
                 agents.add(obj["id"])
             if kind in INDEXED:
-                index.add(INDEXED[kind], obj, position)
+                index.add(INDEXED[kind], obj, position, descending)
             elif write:
                 for part, record in self._records(ctx, dump, obj):
                     ctx.write(part, record)

@@ -60,6 +60,26 @@ def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
 Metadata = Annotated[dict[str, str] | None, AfterValidator(_check_metadata)]
 """Up to 16 string pairs; keys up to 64 characters, values up to 512."""
 
+MAX_JSON_INT = 2**63 - 1
+
+
+def _check_json(value: Any) -> Any:
+    """Free-form JSON (function parameters, JSON schemas) must survive storage and rendering."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_JSON_INT:
+            raise PydanticCustomError("json_int", "integers must fit in 64 bits.")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_check_json)]
+"""A free-form JSON object."""
+
 Name64 = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 """Function and JSON schema names: a-z, A-Z, 0-9, underscores and dashes, at most 64."""
 
@@ -89,7 +109,7 @@ class FileSearchTool(WireModel):
 class FunctionDefinition(WireModel):
     name: Name64
     description: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: JsonObject | None = None
     strict: bool | None = None
 
 
@@ -122,7 +142,7 @@ class JsonObjectFormat(WireModel):
 class JsonSchemaSpec(WireModel):
     name: Name64
     description: str | None = None
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    schema_: JsonObject | None = Field(default=None, alias="schema")
     strict: bool | None = None
 
 
@@ -244,7 +264,7 @@ def stored_tool_resources(
         if helpers:
             if make_vector_store is None:
                 raise InvalidRequest(
-                    "tool_resources.file_search.vector_stores needs the knowledge service.",
+                    "The vector_stores helper is not accepted here: pass vector_store_ids.",
                     param="tool_resources.file_search.vector_stores",
                 )
             ids.extend(make_vector_store(helper) for helper in helpers)

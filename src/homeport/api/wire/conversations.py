@@ -8,18 +8,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from homeport.api.wire.common import Metadata, WireModel
-from homeport.api.wire.response_items import InputItem
+from homeport.api.wire.response_items import parse_items
 from homeport.store.models import Conversation
 
 MAX_ITEMS_PER_CALL = 20
 
 
+def _items(value: list[Any] | None) -> list[Any] | None:
+    if value is None:
+        return None
+    return parse_items(value, param="items", limit=MAX_ITEMS_PER_CALL)
+
+
 class CreateConversationRequest(WireModel):
     metadata: Metadata = None
-    items: Annotated[list[InputItem], Field(max_length=MAX_ITEMS_PER_CALL)] | None = None
+    items: Annotated[list[Any] | None, AfterValidator(_items)] = None
 
 
 class UpdateConversationRequest(WireModel):
@@ -27,7 +33,7 @@ class UpdateConversationRequest(WireModel):
 
 
 class CreateItemsRequest(WireModel):
-    items: Annotated[list[InputItem], Field(min_length=1, max_length=MAX_ITEMS_PER_CALL)]
+    items: Annotated[list[Any], Field(min_length=1), AfterValidator(_items)]
 
 
 def render_conversation(conversation: Conversation) -> dict[str, Any]:

@@ -76,9 +76,7 @@ class CreateVectorStoreFileBatchRequest(WireModel):
     @model_validator(mode="after")
     def _one_list(self) -> CreateVectorStoreFileBatchRequest:
         if (self.file_ids is None) == (self.files is None):
-            raise PydanticCustomError(
-                "file_list", "give exactly one of 'file_ids' or 'files'."
-            )
+            raise PydanticCustomError("file_list", "give exactly one of 'file_ids' or 'files'.")
         return self
 
     def entries(self) -> list[tuple[str, dict[str, Any] | None, dict[str, Any]]]:
@@ -130,21 +128,23 @@ class SearchRequest(WireModel):
 
 
 def render_file(row: StoredFile) -> dict[str, Any]:
-    return {
+    """The spec types ``expires_at`` as an integer: a file that never expires omits it."""
+    body: dict[str, Any] = {
         "id": row.id,
         "object": "file",
         "bytes": row.bytes,
         "created_at": row.created_at,
-        "expires_at": row.expires_at,
         "filename": row.filename,
         "purpose": row.purpose,
         "status": row.status,
-        "status_details": None,
     }
+    if row.expires_at is not None:
+        body["expires_at"] = row.expires_at
+    return body
 
 
 def render_store(store: VectorStore, counts: stores.FileCounts, usage: int) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "id": store.id,
         "object": "vector_store",
         "created_at": store.created_at,
@@ -153,11 +153,13 @@ def render_store(store: VectorStore, counts: stores.FileCounts, usage: int) -> d
         "usage_bytes": usage,
         "file_counts": counts.as_dict(),
         "status": stores.store_status(store, counts),
-        "expires_after": store.expires_after,
         "expires_at": stores.expires_at(store),
         "last_active_at": store.last_active_at,
         "metadata": store.metadata_ or {},
     }
+    if store.expires_after:  # the spec has no null form for it
+        body["expires_after"] = store.expires_after
+    return body
 
 
 def render_store_file(row: VectorStoreFile) -> dict[str, Any]:

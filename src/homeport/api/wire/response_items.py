@@ -15,7 +15,15 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
 
 from homeport.errors import InvalidRequest
 from homeport.store.models import Item
@@ -146,6 +154,53 @@ InputItem = Annotated[
 ]
 """One input item; a ``type`` homeport does not handle is refused naming the type."""
 
+_ITEMS: TypeAdapter[list[Any]] = TypeAdapter(list[InputItem])
+_TAGS = frozenset(
+    {"message", "function_call", "function_call_output", "file_search_call", "reasoning",
+     "item_reference", "input_text", "input_image", "input_file", "output_text", "refusal",
+     "summary_text", "reasoning_text"}
+)  # fmt: skip
+
+
+def _param(prefix: str, loc: Sequence[Any]) -> str:
+    """A pydantic error location as an OpenAI ``param`` (``input[0].content``), leaving out
+    the names pydantic gives union members."""
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part not in _TAGS and "[" not in part and "-" not in part:
+            out += f".{part}"
+    return out
+
+
+def parse_items(value: list[Any], *, param: str, limit: int) -> list[BaseModel]:
+    """Validate a list of input items; the error names the most specific bad field."""
+    if len(value) > limit:
+        raise InvalidRequest(
+            f"Invalid '{param}': array too long. Expected an array with maximum length {limit}, "
+            f"but got an array with length {len(value)} instead.",
+            param=param,
+            code="array_above_max_length",
+        )
+    try:
+        return _ITEMS.validate_python(value)
+    except ValidationError as exc:
+        worst = max(exc.errors(), key=lambda e: len(e["loc"]))
+        where = _param(param, worst["loc"])
+        if worst["type"] == "missing":
+            message = f"Missing required parameter: '{where}'."
+        elif worst["type"] == "union_tag_invalid":
+            context = worst.get("ctx") or {}
+            where += ".type"
+            message = (
+                f"Invalid value for '{where}': '{context.get('tag')}'. Supported values are: "
+                f"{context.get('expected_tags')}."
+            )
+        else:
+            message = f"Invalid value for '{where}': {worst['msg']}"
+        raise InvalidRequest(message, param=where) from None
+
 
 # Input -> stored rows ---------------------------------------------------------------------
 
@@ -170,6 +225,7 @@ def _message_content(message: MessageInput) -> list[dict[str, Any]]:
 def stored_item(item: BaseModel) -> dict[str, Any]:
     """An input item as ``items`` column values (type, role, status, content, data). An
     ``item_reference`` must be resolved first (``resolve_references``)."""
+    data: dict[str, Any]
     if isinstance(item, MessageInput):
         return {
             "type": "message",
@@ -194,7 +250,7 @@ def stored_item(item: BaseModel) -> dict[str, Any]:
         }
         return {"type": "file_search_call", "status": item.status, "data": data}
     if isinstance(item, ReasoningInput):
-        data: dict[str, Any] = {"summary": [_dump(s) for s in item.summary]}
+        data = {"summary": [_dump(s) for s in item.summary]}
         if item.encrypted_content is not None:
             data["encrypted_content"] = item.encrypted_content
         content = [_dump(c) for c in item.content or ()]

@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from homeport.api.wire.common import Metadata, Name64, WireModel
-from homeport.api.wire.response_items import INCLUDE_VALUES, InputItem
+from homeport.api.wire.response_items import INCLUDE_VALUES, MAX_TEXT, parse_items
 from homeport.engine.status import CANCELLING, EXPIRED, REQUIRES_ACTION
 from homeport.engine.tools import check_tool_types
+from homeport.errors import InvalidRequest
 
 MAX_INPUT_ITEMS = 2048
 TOOL_CHOICE_MODES = ("none", "auto", "required")
@@ -56,11 +57,7 @@ class ConversationRef(WireModel):
 
 class CreateResponseRequest(WireModel):
     model: Annotated[str, Field(min_length=1)]
-    input: (
-        Annotated[str, Field(max_length=10_485_760)]
-        | Annotated[list[InputItem], Field(max_length=MAX_INPUT_ITEMS)]
-        | None
-    ) = None
+    input: str | list[Any] | None = None
     instructions: str | None = None
     tools: list[dict[str, Any]] = Field(default_factory=list)
     tool_choice: Any = None
@@ -86,6 +83,20 @@ class CreateResponseRequest(WireModel):
     prompt_cache_key: str | None = None
     prompt_cache_retention: Literal["in_memory", "24h"] | None = None
     service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _input(cls, value: str | list[Any] | None) -> str | list[Any] | None:
+        if isinstance(value, list):
+            return parse_items(value, param="input", limit=MAX_INPUT_ITEMS)
+        if value is not None and len(value) > MAX_TEXT:
+            raise InvalidRequest(
+                f"Invalid 'input': string too long. Expected a string with maximum length "
+                f"{MAX_TEXT}, but got a string with length {len(value)} instead.",
+                param="input",
+                code="string_above_max_length",
+            )
+        return value
 
     @field_validator("tools")
     @classmethod
@@ -262,7 +273,3 @@ def render_response(
     if "user" in params:
         out["user"] = params["user"]
     return out
-
-
-def render_deleted_response(response_id: str) -> dict[str, Any]:
-    return {"id": response_id, "object": "response", "deleted": True}

@@ -91,6 +91,6 @@ def delete_agent(session: Session, *, project_id: str, agent_id: str) -> None:
         raise not_found("assistant", agent_id)
 
 
-def agents_query(*, project_id: str) -> Select[tuple[Agent]]:
+def agents_query(*, project_id: str) -> Select[Agent]:
     """Every assistant of the project, unordered (paginate it)."""
     return select(Agent).where(Agent.project_id == project_id)

@@ -121,7 +121,7 @@ def delete_message(
 
 def messages_query(
     *, project_id: str, conversation_id: str, run_id: str | None = None
-) -> Select[tuple[Item]]:
+) -> Select[Item]:
     """A thread's messages (user and assistant message items), unordered (paginate it)."""
     stmt = select(Item).where(
         Item.project_id == project_id,

@@ -9,17 +9,17 @@ into that conversation.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Select, delete, insert, literal, select, update
+from sqlalchemy import Connection, Select, Table, delete, insert, literal, select, update
 
 from homeport.errors import InvalidRequest, NotFound, not_found
 from homeport.ids import new_id
 from homeport.store.models import Conversation, Item, Run, now
 from homeport.store.repos.items import ITEM_PREFIXES
 
-RUNS = Run.__table__
-ITEMS = Item.__table__
+RUNS = cast(Table, Run.__table__)
+ITEMS = cast(Table, Item.__table__)
 RUN_COLUMNS = [c for c in RUNS.c if c.name != "seq"]
 ITEM_COLUMNS = [c for c in ITEMS.c if c.name != "seq"]
 
@@ -132,7 +132,7 @@ def output_items(conn: Connection, response_id: str) -> list[ItemRow]:
     return [dict(row) for row in rows]
 
 
-def input_items_query(*, project_id: str, response_id: str) -> Select[tuple[Item]]:
+def input_items_query(*, project_id: str, response_id: str) -> Select[Any]:
     """The input items of a response, unordered (paginate it)."""
     return select(Item).where(
         Item.project_id == project_id, Item.response_id == response_id, Item.io == "input"

@@ -1,0 +1,358 @@
+"""Added latency of the gateway against calling the upstream directly, with nginx as the anchor.
+
+Starts, on 127.0.0.1, two scripted model servers (the primary upstream and the shadow target),
+two gateways (passthrough, and shadow mirroring to the second model) and, when Debian's nginx is
+installed, nginx as a plain reverse proxy and with ``mirror`` to the second model. One load
+generator (aiohttp, closed loop, keep-alive) then runs every target in interleaved rounds (target
+order shuffled each round) at each concurrency, for a JSON and a streamed chat completion. It
+reports p50/p99 per target and the difference to the direct upstream in the same run, plus the
+proxy's CPU per request. Everything it starts is stopped by PID; the run ends on its own.
+
+    python bench/gateway_overhead.py [--requests 2000] [--rounds 4] [--concurrency 1,16,64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import uvloop
+
+from homeport.testing.background import free_port
+
+PAYLOAD = {
+    "model": "scripted",
+    "max_tokens": 16,
+    "messages": [{"role": "user", "content": "Say hello to the benchmark."}],
+}
+SCENARIOS = {"chat": {**PAYLOAD}, "chat_stream": {**PAYLOAD, "stream": True}}
+
+
+@dataclass
+class Target:
+    name: str
+    base_url: str
+    pids: list[int] = field(default_factory=list)  # proxy processes whose CPU is counted
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+            try:
+                with open(path) as handle:
+                    total += int(handle.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total / 1e9
+
+
+def wait_http(url: str, limit: float = 30.0) -> None:
+    async def probe() -> None:
+        deadline = time.monotonic() + limit
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                try:
+                    async with session.get(url) as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise SystemExit(f"timeout waiting for {url}")
+
+    asyncio.run(probe())
+
+
+class Processes:
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self, args: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        handle = log.open("wb")
+        proc = subprocess.Popen(
+            args, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGQUIT if "nginx" in proc.args[0] else signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+NGINX_CONF = """daemon off;
+worker_processes 1;
+pid nginx.pid;
+error_log logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    client_body_temp_path tmp/client_body; proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+    access_log off;
+    keepalive_timeout 65s; keepalive_requests 100000; client_max_body_size 32m;
+    upstream primary {{ server 127.0.0.1:{primary}; keepalive 128; keepalive_requests 100000; }}
+    upstream shadow {{ server 127.0.0.1:{shadow}; keepalive 128; keepalive_requests 100000; }}
+    proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off;
+    proxy_read_timeout 600s; proxy_send_timeout 600s;
+    server {{
+        listen 127.0.0.1:{plain} backlog=4096;
+        location /v1/ {{ proxy_pass http://primary; }}
+    }}
+    server {{
+        listen 127.0.0.1:{mirror} backlog=4096;
+        location /v1/ {{ mirror /_mirror; mirror_request_body on; proxy_pass http://primary; }}
+        location = /_mirror {{ internal; proxy_pass http://shadow$request_uri; }}
+    }}
+}}
+"""
+
+
+def start_everything(procs: Processes, work: Path, use_nginx: bool) -> list[Target]:
+    python = sys.executable
+    primary, shadow = free_port(), free_port()
+    for port, name in ((primary, "primary"), (shadow, "shadow")):
+        procs.start(
+            [python, "-m", "homeport.testing.scripted_model", "--port", str(port)],
+            work / f"{name}.log",
+        )
+    for port in (primary, shadow):
+        wait_http(f"http://127.0.0.1:{port}/health")
+    targets = [Target("direct", f"http://127.0.0.1:{primary}/v1")]
+    for mode in ("passthrough", "shadow"):
+        port = free_port()
+        config = work / f"gateway-{mode}.toml"
+        config.write_text(
+            f'name = "bench-{mode}"\nport = {port}\nmode = "{mode}"\n'
+            f'database_url = "sqlite:///{work}/gateway-{mode}.db"\nstats_seconds = 5\n'
+            f'[managed]\nbase_url = "http://127.0.0.1:{primary}/v1"\n'
+            f'[homeport]\nbase_url = "http://127.0.0.1:{shadow}/v1"\napi_key = "bench"\n'
+            f'[shadow]\nsink = "jsonl"\njsonl_path = "{work}/pairs-{mode}.jsonl"\n'
+        )
+        proc = procs.start(
+            [
+                python,
+                "-c",
+                "from homeport.cli.main import main; main()",
+                "gateway",
+                "--config",
+                str(config),
+            ],
+            work / f"gateway-{mode}.log",
+        )
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        targets.append(Target(f"gateway_{mode}", f"http://127.0.0.1:{port}/v1", [proc.pid]))
+    if use_nginx:
+        plain, mirror = free_port(), free_port()
+        prefix = work / "nginx"
+        for sub in ("logs", "tmp"):
+            (prefix / sub).mkdir(parents=True, exist_ok=True)
+        conf = prefix / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(primary=primary, shadow=shadow, plain=plain, mirror=mirror)
+        )
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        master = procs.start([nginx, "-c", str(conf), "-p", str(prefix)], work / "nginx.log")
+        wait_http(f"http://127.0.0.1:{plain}/v1/models")
+        wait_http(f"http://127.0.0.1:{mirror}/v1/models")
+        workers = [
+            int(p)
+            for p in subprocess.run(
+                ["pgrep", "-P", str(master.pid)], capture_output=True, text=True
+            ).stdout.split()
+        ]
+        pids = [master.pid, *workers]
+        targets += [
+            Target("nginx", f"http://127.0.0.1:{plain}/v1", pids),
+            Target("nginx_mirror", f"http://127.0.0.1:{mirror}/v1", pids),
+        ]
+    return targets
+
+
+async def batch(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    stream: bool,
+    count: int,
+    concurrency: int,
+) -> tuple[list[float], int]:
+    """``count`` requests from ``concurrency`` closed-loop workers: latencies (s), errors."""
+    latencies: list[float] = []
+    errors = 0
+    remaining = count
+
+    async def worker() -> None:
+        nonlocal remaining, errors
+        while remaining > 0:
+            remaining -= 1
+            t0 = time.perf_counter()
+            try:
+                async with session.post(
+                    url,
+                    data=body,
+                    headers={"content-type": "application/json", "authorization": "Bearer bench"},
+                ) as response:
+                    if stream:
+                        async for _ in response.content.iter_any():
+                            pass
+                    else:
+                        await response.read()
+                    ok = response.status == 200
+            except aiohttp.ClientError:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - t0)
+            else:
+                errors += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def measure(
+    targets: list[Target], requests: int, rounds: int, concurrencies: list[int], warmup: int
+) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for concurrency in concurrencies:
+            for scenario, payload in SCENARIOS.items():
+                body = json.dumps(payload).encode()
+                stream = bool(payload.get("stream"))
+                for target in targets:  # warm-up: connections and caches
+                    await batch(
+                        session,
+                        target.base_url + "/chat/completions",
+                        body,
+                        stream,
+                        max(warmup, concurrency),
+                        concurrency,
+                    )
+                results = {t.name: ([], 0, 0.0, 0.0) for t in targets}
+                per_round = requests // rounds
+                for _ in range(rounds):
+                    order = list(targets)
+                    random.shuffle(order)
+                    for target in order:
+                        cpu0 = cpu_seconds(target.pids)
+                        t0 = time.perf_counter()
+                        lat, err = await batch(
+                            session,
+                            target.base_url + "/chat/completions",
+                            body,
+                            stream,
+                            per_round,
+                            concurrency,
+                        )
+                        wall = time.perf_counter() - t0
+                        cpu = cpu_seconds(target.pids) - cpu0
+                        old = results[target.name]
+                        results[target.name] = (
+                            old[0] + lat,
+                            old[1] + err,
+                            old[2] + wall,
+                            old[3] + cpu,
+                        )
+                direct = results["direct"][0]
+                for target in targets:
+                    lat, err, wall, cpu = results[target.name]
+                    p50, p99 = percentile(lat, 0.5) * 1e3, percentile(lat, 0.99) * 1e3
+                    rows.append(
+                        {
+                            "concurrency": concurrency,
+                            "scenario": scenario,
+                            "target": target.name,
+                            "ok": len(lat),
+                            "errors": err,
+                            "p50_ms": p50,
+                            "p99_ms": p99,
+                            "added_p50_ms": p50 - percentile(direct, 0.5) * 1e3,
+                            "added_p99_ms": p99 - percentile(direct, 0.99) * 1e3,
+                            "req_per_s": len(lat) / wall if wall else 0.0,
+                            "proxy_cpu_ms_per_req": cpu * 1e3 / len(lat)
+                            if lat and target.pids
+                            else None,
+                            "mean_ms": statistics.fmean(lat) * 1e3,
+                        }
+                    )
+    return rows
+
+
+def render(rows: list[dict[str, object]]) -> str:
+    lines = [
+        "| C | scenario | target | ok | err | p50 ms | p99 ms | added p50 ms | added p99 ms "
+        "| req/s | proxy CPU ms/req |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cpu = r["proxy_cpu_ms_per_req"]
+        lines.append(
+            f"| {r['concurrency']} | {r['scenario']} | {r['target']} | {r['ok']} | {r['errors']} "
+            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['added_p50_ms']:+.2f} "
+            f"| {r['added_p99_ms']:+.2f} | {r['req_per_s']:.0f} | "
+            + (f"{cpu:.3f} |" if isinstance(cpu, float) else "n/a |")
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="timed requests per cell")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--no-nginx", action="store_true", help="skip the nginx anchor")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args()
+    use_nginx = not args.no_nginx and (shutil.which("nginx") or Path("/usr/sbin/nginx").exists())
+    procs = Processes()
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
+        try:
+            targets = start_everything(procs, Path(tmp), bool(use_nginx))
+            rows = uvloop.run(
+                measure(
+                    targets,
+                    args.requests,
+                    args.rounds,
+                    [int(c) for c in args.concurrency.split(",")],
+                    args.warmup,
+                )
+            )
+        finally:
+            procs.stop_all()
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (args.out / f"gateway-overhead-{stamp}.json").write_text(json.dumps(rows, indent=1))
+    print(render(rows))
+
+
+if __name__ == "__main__":
+    main()

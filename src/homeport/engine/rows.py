@@ -1,0 +1,47 @@
+"""Complete column dicts for rows the engine inserts with Core statements (JSON columns are
+NOT NULL, so every one is given: ``None`` is stored as JSON null)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeport.ids import new_id
+from homeport.store.repos.items import ITEM_PREFIXES
+
+
+def item_row(
+    *,
+    project_id: str,
+    type: str,
+    created_at: int,
+    conversation_id: str | None = None,
+    run_id: str | None = None,
+    agent_id: str | None = None,
+    io: str | None = "output",
+    role: str | None = None,
+    status: str | None = "completed",
+    content: list[Any] | None = None,
+    data: dict[str, Any] | None = None,
+    item_id: str | None = None,
+) -> dict[str, Any]:
+    """An ``items`` row; ``run_id`` is also the ``response_id`` (the run that made or took it)."""
+    return {
+        "id": item_id or new_id(ITEM_PREFIXES.get(type, "item")),
+        "project_id": project_id,
+        "conversation_id": conversation_id,
+        "response_id": run_id,
+        "io": io,
+        "created_at": created_at,
+        "type": type,
+        "role": role,
+        "status": status,
+        "content": content or [],
+        "attachments": [],
+        "metadata": {},
+        "agent_id": agent_id,
+        "run_id": run_id,
+        "completed_at": created_at if status == "completed" else None,
+        "incomplete_at": None,
+        "incomplete_details": None,
+        "data": data or {},
+    }

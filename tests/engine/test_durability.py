@@ -1,0 +1,212 @@
+"""The engine across processes: kill -9 mid-run, a separate ``homeport worker``, cross-process
+cancel and streaming, and expiry. Real ``homeport`` processes, the official SDK as the client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from homeport.testing.background import free_port
+from homeport.testing.scripted_model import ScriptedModelServer
+from tests.support.servers import ADMIN_KEY, API_KEY, HomeportServer, scripted_routes
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning"),
+    pytest.mark.slow,
+]
+
+HOMEPORT = str(Path(sys.executable).parent / "homeport")
+TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
+
+
+class Process:
+    """A ``homeport`` command in its own process, with its output in a log file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._out = log.open("wb")
+        self.popen = subprocess.Popen(
+            [HOMEPORT, *args], env=env, stdout=self._out, stderr=subprocess.STDOUT
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        self.popen.kill()
+        self.popen.wait()
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._out.close()
+
+
+Launch = Callable[..., Process]
+
+
+@pytest.fixture
+def launch(
+    database_url: str, tmp_path: Path, scripted_model: ScriptedModelServer
+) -> Iterator[Launch]:
+    """Start ``homeport serve`` or ``homeport worker`` against the test database."""
+    config = tmp_path / "homeport.toml"
+    lines = []
+    for route in scripted_routes(scripted_model):
+        lines += [
+            "[[models]]",
+            f'name = "{route.name}"',
+            f'provider = "{route.provider}"',
+            f'base_url = "{route.base_url}"',
+            'api_key = "scripted"',
+            "max_retries = 0",
+        ]
+    config.write_text("\n".join(lines) + "\n")
+    started: list[Process] = []
+
+    def start(command: str, port: int = 0, **engine: Any) -> Process:
+        env = {
+            **os.environ,
+            "HOMEPORT_CONFIG": str(config),
+            "HOMEPORT_DATABASE_URL": database_url,
+            "HOMEPORT_DATA_DIR": str(tmp_path / "data"),
+            "HOMEPORT_BOOTSTRAP_API_KEY": API_KEY,
+            "HOMEPORT_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+            "HOMEPORT_PORT": str(port),
+            "HOMEPORT_ENGINE__HEARTBEAT_SECONDS": "0.5",
+            "HOMEPORT_ENGINE__POLL_SECONDS": "0.1",
+        }
+        for key, value in engine.items():
+            env[f"HOMEPORT_ENGINE__{key.upper()}"] = str(value).lower()
+        log = tmp_path / f"{command}-{len(started)}.log"
+        process = Process([command], env, log)
+        started.append(process)
+        if command == "serve":
+            _wait_ready(port, process)
+        return process
+
+    yield start
+    for process in reversed(started):
+        process.stop()
+
+
+def _wait_ready(port: int, process: Process) -> None:
+    while True:
+        if process.popen.poll() is not None:
+            raise AssertionError(f"homeport exited: {process.log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+
+
+def _client(port: int) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=API_KEY, max_retries=0)
+
+
+def _until(check: Callable[[], bool]) -> None:
+    """Wait for ``check`` (the test's timeout bounds it; no timed assertion)."""
+    while not check():
+        time.sleep(0.05)
+
+
+def _start_runs(client: openai.OpenAI, texts: list[str], **kwargs: Any) -> list[tuple[str, str]]:
+    assistant = client.beta.assistants.create(model="scripted", **kwargs).id
+    runs = []
+    for text in texts:
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": text}]).id
+        run = client.beta.threads.runs.create(thread_id=thread, assistant_id=assistant)
+        runs.append((thread, run.id))
+    return runs
+
+
+def test_kill_9_mid_run_then_restart_settles_every_run(launch: Launch) -> None:
+    port = free_port()
+    server = launch("serve", port, workers=2, lease_seconds=2)
+    client = _client(port)
+    runs = _start_runs(client, ["[[slow 2000]] one"] * 6)
+    statuses = lambda: [client.beta.threads.runs.retrieve(r, thread_id=t).status for t, r in runs]  # noqa: E731
+    _until(lambda: statuses().count("in_progress") == 2)
+    before = statuses()
+    server.kill()
+    launch("serve", port, workers=2, lease_seconds=2)
+    _until(lambda: all(s in TERMINAL for s in statuses()))
+    after = [client.beta.threads.runs.retrieve(r, thread_id=t) for t, r in runs]
+    for was, run in zip(before, after, strict=True):
+        if was == "in_progress":
+            assert run.status == "failed"
+            assert run.last_error is not None and run.last_error.code == "server_error"
+            assert "lease expired" in run.last_error.message
+        else:
+            assert run.status == "completed", run.last_error
+
+
+@pytest.mark.postgres
+def test_worker_process_executes_streams_and_cancels(launch: Launch, database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("scale-out workers need PostgreSQL")
+    port = free_port()
+    launch("serve", port, embedded_worker=False)
+    launch("worker")
+    client = _client(port)
+    assistant = client.beta.assistants.create(model="scripted").id
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "remote"}]).id
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+    assert run.status == "completed"
+    # streaming in the API process follows events the worker process writes
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "[[drip 5]] hi you"}]
+    ).id
+    names: list[str] = []
+    with client.beta.threads.runs.stream(thread_id=thread, assistant_id=assistant) as stream:
+        for event in stream:
+            names.append(event.event)
+    assert names[0] == "thread.run.created" and names[-1] == "thread.run.completed"
+    assert "thread.message.completed" in names
+    # cancel through the API process reaches the worker process
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "[[tokens 300]] [[drip 30]]"}]
+    ).id
+    run = client.beta.threads.runs.create(thread_id=thread, assistant_id=assistant)
+    _until(lambda: client.beta.threads.runs.retrieve(run.id, thread_id=thread).status != "queued")
+    client.beta.threads.runs.cancel(run.id, thread_id=thread)
+    final = client.beta.threads.runs.poll(run.id, thread_id=thread)
+    assert final.status == "cancelled"
+
+
+def test_runs_waiting_for_tool_outputs_expire(
+    homeport_server: Callable[..., HomeportServer],
+) -> None:
+    server = homeport_server(engine={"run_expiry_seconds": 1, "poll_seconds": 0.1})
+    with server.client() as client:
+        weather = {"type": "function", "function": {"name": "weather", "parameters": {}}}
+        assistant = client.beta.assistants.create(model="scripted", tools=[weather]).id
+        thread = client.beta.threads.create(
+            messages=[{"role": "user", "content": "[[call weather]]"}]
+        ).id
+        run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+        assert run.status == "requires_action" and run.expires_at is not None
+        _until(
+            lambda: client.beta.threads.runs.retrieve(run.id, thread_id=thread).status == "expired"
+        )
+        steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread).data
+        assert [s.status for s in steps] == ["expired"]
+        with pytest.raises(openai.BadRequestError, match="do not accept tool outputs"):
+            client.beta.threads.runs.submit_tool_outputs(
+                run.id, thread_id=thread, tool_outputs=[{"tool_call_id": "x", "output": "y"}]
+            )

@@ -1,0 +1,155 @@
+"""Shadow mode under faults, and tool outputs replayed into the candidate."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from homeport.testing.scripted_model import ScriptedModelOptions, ScriptedModelServer
+from tests.gateway.conftest import GatewayFactory
+from tests.support.servers import HomeportServer, server_settings
+
+
+def _ask_many(gateway_client, count: int, prefix: str = "question") -> None:  # type: ignore[no-untyped-def]
+    """Every answer must be the managed side's, with no error (every fourth one streamed)."""
+    for i in range(count):
+        messages = [{"role": "user", "content": f"{prefix} {i}"}]
+        if i % 4 == 0:
+            stream = gateway_client.chat.completions.create(
+                model="scripted", messages=messages, stream=True
+            )
+            text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        else:
+            text = (
+                gateway_client.chat.completions.create(model="scripted", messages=messages)
+                .choices[0]
+                .message.content
+            )
+        assert text.startswith("[managed]")
+
+
+def _metric(url: str, name: str, **labels: str) -> float:
+    text = httpx.get(url + "/metrics").text
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = rf"^{name}\{{[^}}]*{re.escape(wanted)}[^}}]*\}} (\S+)$"
+    return sum(float(m) for m in re.findall(pattern, text, re.MULTILINE))
+
+
+@pytest.mark.parametrize(
+    "candidate_options", [ScriptedModelOptions(persona="homeport", failure_rate=0.5, seed=7)]
+)
+def test_candidate_failing_half_its_calls_is_invisible(start_gateway: GatewayFactory) -> None:
+    gateway = start_gateway(mode="shadow")
+    with gateway.client() as client:
+        _ask_many(client, 60)
+    gateway.stop()
+    pairs = gateway.pairs()
+    assert len(pairs) == 60
+    failed = [p for p in pairs if not p.candidate.ok]
+    assert 10 < len(failed) < 50
+    assert all(p.candidate.status == 500 for p in failed)
+    assert all(p.primary.ok for p in pairs)
+
+
+@pytest.mark.parametrize(
+    "candidate_options", [ScriptedModelOptions(persona="homeport", latency_ms=2000)]
+)
+def test_slow_candidate_times_out_in_the_background(start_gateway: GatewayFactory) -> None:
+    gateway = start_gateway(mode="shadow", shadow={"timeout_seconds": 0.2})
+    with gateway.client() as client:
+        _ask_many(client, 12)
+    gateway.stop()
+    pairs = gateway.pairs()
+    assert len(pairs) == 12
+    assert all(p.candidate.error == "shadow timeout after 0.2 s" for p in pairs)
+
+
+@pytest.mark.parametrize(
+    "candidate_options", [ScriptedModelOptions(persona="homeport", latency_ms=300)]
+)
+def test_full_shadow_queue_drops_copies_not_requests(start_gateway: GatewayFactory) -> None:
+    gateway = start_gateway(
+        mode="shadow",
+        shadow={"queue_size": 1, "concurrency": 1, "timeout_seconds": 5, "sink": "none"},
+    )
+    with gateway.client() as client:
+        _ask_many(client, 30)
+    assert _metric(gateway.url, "homeport_gateway_shadow_dropped_total", reason="queue_full") > 0
+    assert _metric(gateway.url, "homeport_gateway_errors_total", role="served") == 0
+
+
+def test_candidate_killed_mid_shadow(
+    start_gateway: GatewayFactory, candidate_model: ScriptedModelServer
+) -> None:
+    gateway = start_gateway(mode="shadow")
+    with gateway.client() as client:
+        _ask_many(client, 10, "before")
+        candidate_model.stop()
+        _ask_many(client, 10, "after")
+    gateway.stop()
+    pairs = gateway.pairs()
+    assert len(pairs) == 20
+    assert all(p.primary.ok for p in pairs)
+    after = [p for p in pairs if "after" in p.request.body.decode()]
+    assert len(after) == 10
+    assert all(p.candidate.status is None and p.candidate.error for p in after)
+
+
+def test_tool_outputs_are_replayed_into_the_candidate(
+    start_gateway: GatewayFactory,
+    tmp_path: Path,
+    managed_model: ScriptedModelServer,
+    candidate_model: ScriptedModelServer,
+) -> None:
+    servers = [
+        HomeportServer(server_settings(f"sqlite:///{tmp_path / n}.db", tmp_path / n, m)).start()
+        for n, m in (("managed", managed_model), ("homeport", candidate_model))
+    ]
+    try:
+        managed, candidate = servers
+        gateway = start_gateway(
+            mode="shadow",
+            managed={"base_url": managed.base_url, "api_key": managed.api_key},
+            homeport={"base_url": candidate.base_url, "api_key": candidate.admin_key},
+        )
+        tools = [
+            {
+                "type": "function",
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            }
+        ]
+        with gateway.client() as client:
+            first = client.responses.create(
+                model="scripted",
+                tools=tools,
+                input='weather? [[call get_weather {"city": "Oslo"}]]',
+            )
+            call = next(o for o in first.output if o.type == "function_call")
+            second = client.responses.create(
+                model="scripted",
+                tools=tools,
+                previous_response_id=first.id,
+                input=[
+                    {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}
+                ],
+            )
+            assert second.output_text.startswith("[managed]")
+        gateway.stop()
+    finally:
+        for server in servers:
+            server.stop()
+    pairs = gateway.pairs()
+    assert len(pairs) == 2
+    replayed = pairs[1]
+    assert replayed.candidate.ok, replayed.candidate.body
+    sent = replayed.candidate_request.json()
+    assert sent["previous_response_id"] == pairs[0].candidate.json()["id"]
+    candidate_call = next(
+        o for o in pairs[0].candidate.json()["output"] if o["type"] == "function_call"
+    )
+    assert sent["input"][0]["call_id"] == candidate_call["call_id"]
+    assert "sunny" in str(replayed.candidate.json()["output"])
