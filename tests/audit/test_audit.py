@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from homeport.audit import build_report, render_markdown
+from homeport.audit import build_report, render_markdown, write_report
 from homeport.audit.cost import chunks_for
 from homeport.bundle import open_bundle
 from homeport.cli.main import app
@@ -97,3 +97,15 @@ def test_cli_writes_three_formats(bundle_path: Path, tmp_path: Path) -> None:
 def test_cli_names_a_missing_bundle(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["audit", str(tmp_path / "nope")])
     assert result.exit_code != 0
+
+
+def test_html_report_renders_in_a_browser(bundle_path: Path, tmp_path: Path) -> None:
+    from tests.support.browser import render
+
+    with open_bundle(bundle_path) as bundle:
+        write_report(build_report(bundle), tmp_path)
+    page = render(tmp_path / "audit.html")
+    assert page.dom.count("<svg") >= 3
+    for name in ("Lumen Support", "Order Status", "Ticket Triage", "Plan", "Risks"):
+        assert name in page.dom
+    assert page.png.startswith(b"\x89PNG") and len(page.png) > 20_000

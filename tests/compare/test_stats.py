@@ -36,6 +36,8 @@ def test_wilson_interval_matches_published_values(
 
 def test_wilson_interval_without_samples_is_uninformative() -> None:
     assert wilson_interval(0, 0) == (0.0, 1.0)
+    assert wilson_interval(0, 7)[0] == 0.0  # exactly, not a rounding error away
+    assert wilson_interval(7, 7)[1] == 1.0
     with pytest.raises(ValueError):
         wilson_interval(5, 4)
 

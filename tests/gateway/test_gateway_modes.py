@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from homeport.gateway.seams import Mode, Upstream
+from sqlalchemy import select
+
+from homeport.gateway.seams import Mode, Role, Upstream
+from homeport.gateway.sidestats import read_side_stats
+from homeport.store.models.rollout import ComparisonRecord
 from tests.gateway.conftest import GatewayFactory
 
 
@@ -54,3 +58,23 @@ def test_shadow_client_sees_managed_and_pairs_reach_the_sink(
     streamed = [p for p in pairs if p.primary.streamed]
     assert len(streamed) == 1 and streamed[0].candidate.streamed
     assert streamed[0].candidate.events()
+
+
+def test_shadow_pairs_reach_the_comparison_records_table(start_gateway: GatewayFactory) -> None:
+    gateway = start_gateway(mode="shadow", shadow={"sink": "store"})
+    with gateway.client() as client:
+        for i in range(5):
+            _chat(client, f"stored question {i}")
+    gateway.stop()
+    with gateway.gateway.db.session() as session:
+        rows = session.scalars(select(ComparisonRecord)).all()
+        assert len(rows) == 5
+        assert {r.kind for r in rows} == {"shadow"}
+        assert not any(r.baseline_error or r.candidate_error for r in rows)
+        assert all(r.baseline["text"].startswith("[managed]") for r in rows)
+        assert all(r.candidate["text"].startswith("[homeport]") for r in rows)
+    # The replica's per-side counters were written on stop, for the rollout's gates.
+    stats = read_side_stats(gateway.gateway.db, since=0)
+    by_role = {(s.side, s.role): s.requests for s in stats}
+    assert by_role[(Upstream.MANAGED, Role.SERVED)] == 5
+    assert by_role[(Upstream.HOMEPORT, Role.SHADOW)] == 5

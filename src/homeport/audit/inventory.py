@@ -159,10 +159,16 @@ def _read_agents(inv: Inventory, bundle: BundleReader) -> None:
             tools=list(rec.get("tools") or []),
             vector_store_ids=list(store_ids),
         )
+    # The tools part, where present, is the finer inventory (it names each tool's executor).
+    listed: set[str] = set()
     for rec in bundle.records("tools"):
         stats = inv.agent(rec.get("agent_id"))
-        if stats is not None:
-            stats.tools.append(rec)
+        if stats is None:
+            continue
+        if stats.id not in listed:
+            listed.add(stats.id)
+            stats.tools = []
+        stats.tools.append(rec)
 
 
 def _read_files(inv: Inventory, bundle: BundleReader) -> dict[str, tuple[int, bool, bool]]:

@@ -36,7 +36,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     centre = p + z2 / (2 * n)
     spread = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
     denominator = 1 + z2 / n
-    return (max(0.0, (centre - spread) / denominator), min(1.0, (centre + spread) / denominator))
+    low = 0.0 if successes == 0 else (centre - spread) / denominator
+    high = 1.0 if successes == n else (centre + spread) / denominator
+    return low, high
 
 
 @dataclass(frozen=True)

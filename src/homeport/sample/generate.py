@@ -93,6 +93,8 @@ class _Generator:
         self.out_dir = out_dir
         self.thread_count = threads
         self.clock = START
+        # Threads spread evenly (on average) over the months before the shutdown.
+        self.thread_gap = max(120, 2 * (END - START) // max(1, threads + 10))
 
     def tick(self, low: int = 1, high: int = 30) -> int:
         self.clock += self.rng.randint(low, high)
@@ -534,7 +536,7 @@ class _Generator:
             {
                 "id": thread_id,
                 "object": "thread",
-                "created_at": self.tick(60, 40_000),
+                "created_at": self.tick(60, self.thread_gap),
                 "metadata": metadata or {},
                 "tool_resources": tool_resources or {},
             },

@@ -1,0 +1,31 @@
+"""``homeport gateway`` refuses a bad config with one line, not a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _gateway(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from homeport.cli.main import main; main()", "gateway", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_missing_and_invalid_configs_fail_with_one_line(tmp_path: Path) -> None:
+    missing = _gateway("--config", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 1
+    assert "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    bad = tmp_path / "gateway.toml"
+    bad.write_text(
+        'mode = "sideways"\n[managed]\nbase_url = "http://127.0.0.1:1/v1"\n'
+        '[homeport]\nbase_url = "http://127.0.0.1:2/v1"\n'
+    )
+    invalid = _gateway("--config", str(bad))
+    assert invalid.returncode == 1
+    assert "setting 'mode'" in invalid.stderr and "Traceback" not in invalid.stderr
+    assert len(invalid.stderr.strip().splitlines()) == 1
