@@ -77,7 +77,7 @@ def test_bad_value_names_the_key(tmp_path: Path, text: str, key: str) -> None:
 
 def test_bad_environment_value_names_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOMEPORT_ENGINE__WORKERS", "many")
-    with pytest.raises(ConfigError, match="engine.workers"):
+    with pytest.raises(ConfigError, match=r"engine\.workers"):
         load_settings()
 
 

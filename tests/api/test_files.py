@@ -10,6 +10,7 @@ from pathlib import Path
 
 import openai
 import pytest
+
 from tests.api.conftest import SpecChecked
 from tests.conftest import HomeportFactory
 

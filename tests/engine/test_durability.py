@@ -192,7 +192,7 @@ def test_worker_process_executes_streams_and_cancels(launch: Launch, database_ur
 def test_runs_waiting_for_tool_outputs_expire(
     homeport_server: Callable[..., HomeportServer],
 ) -> None:
-    server = homeport_server(engine={"run_expiry_seconds": 1, "poll_seconds": 0.1})
+    server = homeport_server(engine={"run_expiry_seconds": 3, "poll_seconds": 0.1})
     with server.client() as client:
         weather = {"type": "function", "function": {"name": "weather", "parameters": {}}}
         assistant = client.beta.assistants.create(model="scripted", tools=[weather]).id

@@ -20,6 +20,7 @@ from homeport.store import keys
 from homeport.store.bootstrap import prepare_database
 from homeport.store.models.knowledge import VectorStore
 
+
 @dataclass
 class Knowledge:
     services: Services
@@ -35,7 +36,11 @@ class Knowledge:
         staged = files.store_upload(blobs, io.BytesIO(data), limit=1 << 30)
         with self.services.db.session() as session:
             row = files.create_file(
-                session, project_id=self.project_id, staged=staged, filename=name, purpose="assistants"
+                session,
+                project_id=self.project_id,
+                staged=staged,
+                filename=name,
+                purpose="assistants",
             )
             return row.id
 
@@ -44,8 +49,10 @@ class Knowledge:
         file_ids = [self.upload(name, data) for name, data in documents.items()]
         with self.services.db.session() as session:
             store = stores.create_store(
-                session, project_id=self.project_id, embedding_model=get_embedder(
-                    self.services.settings.knowledge).name, file_ids=file_ids,
+                session,
+                project_id=self.project_id,
+                embedding_model=get_embedder(self.services.settings.knowledge).name,
+                file_ids=file_ids,
                 **options,  # type: ignore[arg-type]
             )
         self.drain()

@@ -4,12 +4,12 @@ and hybrid search. Hybrid must not lose to either; the figures are printed for t
 from __future__ import annotations
 
 import pytest
-from tests.knowledge.conftest import Knowledge
-from tests.knowledge.corpus import DOCUMENTS, QUESTIONS
 
 from homeport.knowledge.embeddings import get_embedder
 from homeport.knowledge.search import Mode, search
 from homeport.store.models.knowledge import VectorStore
+from tests.knowledge.conftest import Knowledge
+from tests.knowledge.corpus import DOCUMENTS, QUESTIONS
 
 
 def recall_at(knowledge: Knowledge, store: VectorStore, mode: Mode, k: int = 5) -> float:
@@ -18,7 +18,11 @@ def recall_at(knowledge: Knowledge, store: VectorStore, mode: Mode, k: int = 5) 
     with knowledge.services.db.session() as session:
         for question, answer in QUESTIONS:
             hits = search(
-                session, stores=[store], embedder=embedder, queries=[question], max_results=k,
+                session,
+                stores=[store],
+                embedder=embedder,
+                queries=[question],
+                max_results=k,
                 mode=mode,
             )
             found += answer in {hit.filename for hit in hits}

@@ -29,7 +29,8 @@ def readyz(services: ServicesDep) -> Response:
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure
         checks["database"] = f"error: {exc.__class__.__name__}"
     engine = services.engine
-    checks["engine"] = "ok" if engine is None or engine.running else "stopped"
+    embedded = services.settings.engine.embedded_worker
+    checks["engine"] = "ok" if engine is None or engine.running or not embedded else "stopped"
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
                           status_code=200 if ok else 503)

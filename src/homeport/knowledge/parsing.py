@@ -75,9 +75,9 @@ def _docx(data: bytes) -> str:
 
 
 def _html(data: bytes) -> str:
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser
 
-    tree = HTMLParser(decode_text(data))
+    tree = LexborHTMLParser(decode_text(data))
     for node in tree.css("script, style, noscript, template"):
         node.decompose()
     root = tree.body or tree.root

@@ -19,6 +19,8 @@ import httpx
 from homeport.sources.errors import SourceError
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+MAX_THROTTLES = 1000
+"""429s do not count against ``max_retries``: the platform said when to come back."""
 
 
 class RateLimiter:
@@ -30,8 +32,6 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def wait(self) -> None:
-        if not self.interval:
-            return
         with self._lock:
             now = time.monotonic()
             slot = max(self._next, now)
@@ -109,7 +109,8 @@ class HttpClient:
         asked = retry_after(response) if response is not None else None
         if asked is not None:
             return min(asked, self.max_backoff)
-        return min(self.max_backoff, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+        jitter = random.uniform(0.5, 1.0)
+        return min(self.max_backoff, self.backoff * 2**attempt) * jitter
 
     def request(
         self, path: str, params: dict[str, Any] | None = None, *, stream: bool = False
@@ -117,7 +118,7 @@ class HttpClient:
         """GET ``path`` (relative to the base URL); retried until a final answer. Responses other
         than 2xx that are not worth retrying are returned for the caller to judge. With
         ``stream`` the body is not read yet: iterate it, then close the response."""
-        attempt = 0
+        attempt = throttles = 0
         while True:
             self.limiter.wait()
             self._count("requests")
@@ -131,16 +132,21 @@ class HttpClient:
                 response.close()
             except httpx.TransportError as exc:
                 failure = f"{type(exc).__name__}: {exc}"
-            if attempt >= self.max_retries:
-                raise SourceError(f"GET {path} failed after {attempt + 1} attempts ({failure})")
+            throttled = response is not None and response.status_code == 429
+            if (throttles if throttled else attempt) >= (
+                MAX_THROTTLES if throttled else self.max_retries
+            ):
+                tries = attempt + throttles + 1
+                raise SourceError(f"GET {path} failed after {tries} attempts ({failure})")
             delay = self._delay(attempt, response)
-            if response is not None and response.status_code == 429:
+            self._count("retries")
+            if throttled:
                 self._count("throttled")
                 self.limiter.pause(delay)
+                throttles += 1
             else:
                 time.sleep(delay)
-            self._count("retries")
-            attempt += 1
+                attempt += 1
 
     def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         response = self.request(path, params)

