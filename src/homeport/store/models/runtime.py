@@ -35,7 +35,7 @@ class Agent(SeqMixin, Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
     temperature: Mapped[float | None] = mapped_column(Float, default=None)
     top_p: Mapped[float | None] = mapped_column(Float, default=None)
-    response_format: Mapped[Any] = mapped_column(Json, default=None)
+    response_format: Mapped[Any] = mapped_column(Json, nullable=True, default=None)
     reasoning_effort: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
@@ -75,7 +75,7 @@ class Item(SeqMixin, Base):
     run_id: Mapped[str | None] = mapped_column(String(64), default=None)
     completed_at: Mapped[int | None] = mapped_column(default=None)
     incomplete_at: Mapped[int | None] = mapped_column(default=None)
-    incomplete_details: Mapped[Any] = mapped_column(Json, default=None)
+    incomplete_details: Mapped[Any] = mapped_column(Json, nullable=True, default=None)
     # Type-specific fields: call_id/name/arguments, output, queries/results, summary, ...
     data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
 
@@ -103,10 +103,10 @@ class Run(SeqMixin, Base):
     # truncation(_strategy), parallel_tool_calls, include, reasoning, user, ...
     params: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
-    required_action: Mapped[Any] = mapped_column(Json, default=None)
-    last_error: Mapped[Any] = mapped_column(Json, default=None)
-    incomplete_details: Mapped[Any] = mapped_column(Json, default=None)
-    usage: Mapped[Any] = mapped_column(Json, default=None)
+    required_action: Mapped[Any] = mapped_column(Json, nullable=True, default=None)
+    last_error: Mapped[Any] = mapped_column(Json, nullable=True, default=None)
+    incomplete_details: Mapped[Any] = mapped_column(Json, nullable=True, default=None)
+    usage: Mapped[Any] = mapped_column(Json, nullable=True, default=None)
     created_at: Mapped[int] = mapped_column(default=now)
     started_at: Mapped[int | None] = mapped_column(default=None)
     expires_at: Mapped[int | None] = mapped_column(default=None)
@@ -134,8 +134,8 @@ class RunStep(SeqMixin, Base):
     type: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     step_details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
-    last_error: Mapped[Any] = mapped_column(Json, default=None)
-    usage: Mapped[Any] = mapped_column(Json, default=None)
+    last_error: Mapped[Any] = mapped_column(Json, nullable=True, default=None)
+    usage: Mapped[Any] = mapped_column(Json, nullable=True, default=None)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
     created_at: Mapped[int] = mapped_column(default=now)
     expired_at: Mapped[int | None] = mapped_column(default=None)

@@ -63,7 +63,7 @@ def upgrade() -> None:
         sa.Column(
             "response_format",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column("reasoning_effort", sa.String(length=32), nullable=True),
         sa.Column(
@@ -173,7 +173,7 @@ def upgrade() -> None:
         sa.Column(
             "incomplete_details",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "data",
@@ -238,22 +238,22 @@ def upgrade() -> None:
         sa.Column(
             "required_action",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "last_error",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "incomplete_details",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "usage",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column("created_at", sa.Integer(), nullable=False),
         sa.Column("started_at", sa.Integer(), nullable=True),
@@ -328,12 +328,12 @@ def upgrade() -> None:
         sa.Column(
             "last_error",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "usage",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "metadata",
