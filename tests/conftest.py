@@ -4,8 +4,9 @@
   ``.model.requests`` (bodies received). Directives are documented in
   ``homeport.testing.scripted_model``.
 - ``postgres`` (session): the test PostgreSQL (pgvector), started on first use.
-- ``database_url``: a fresh empty database, parametrized over ``sqlite`` and ``postgresql``;
-  every test using it (directly or through the fixtures below) runs on both.
+- ``database_url``: a fresh database at the latest schema (a copy of a migrated template),
+  parametrized over ``sqlite`` and ``postgresql``; every test using it (directly or through
+  the fixtures below) runs on both. ``blank_database_url``: the same without any tables.
 - ``settings``: Settings for that database, bootstrap keys and model routes to the scripted model
   (``scripted``, ``gpt-4o-mini``, ``gpt-4o``; ``claude-scripted`` via the Anthropic provider).
 - ``homeport_server(**overrides)``: starts homeport (``create_app`` on uvicorn, real HTTP) and
@@ -23,6 +24,7 @@ they fail.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,8 @@ import openai
 import pytest
 
 from homeport.config import Settings
+from homeport.store.db import Database
+from homeport.store.migrate import upgrade
 from homeport.testing.scripted_model import ScriptedModelServer
 from tests.support.postgres import PostgresUnavailable, TestPostgres
 from tests.support.servers import HomeportFactory, HomeportServer, server_settings
@@ -68,16 +72,43 @@ def postgres(_postgres_state: dict[str, Any]) -> TestPostgres:
     return server
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-)
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the latest schema, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "homeport.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        upgrade(db.engine)
+    finally:
+        db.dispose()  # the last connection to close checkpoints the WAL into the file
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh empty database URL: SQLite in tmp_path, or a new PostgreSQL database."""
+    """A fresh database at the latest schema: SQLite in tmp_path, or a new PostgreSQL database."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'homeport.db'}"
+        path = tmp_path / "homeport.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     server: TestPostgres = request.getfixturevalue("postgres")
     url = server.create_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def blank_database_url(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> Iterator[str]:
+    """A fresh empty database (no tables) of the same kind, for migration and start-up tests."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'blank.db'}"
+        return
+    server: TestPostgres = request.getfixturevalue("postgres")
+    url = server.create_database(migrated=False)
     yield url
     server.drop_database(url)
 

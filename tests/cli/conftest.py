@@ -18,11 +18,17 @@ RunCommand = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment pointing every command at the test database, in an empty directory."""
+def cli_env(
+    blank_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Environment pointing every command at a blank test database, in an empty directory.
+    (``homeport_server`` in the same test serves ``database_url``, another database.)"""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HOMEPORT_CONFIG", raising=False)
-    return {"HOMEPORT_DATABASE_URL": database_url, "HOMEPORT_DATA_DIR": str(tmp_path / "data")}
+    return {
+        "HOMEPORT_DATABASE_URL": blank_database_url,
+        "HOMEPORT_DATA_DIR": str(tmp_path / "data"),
+    }
 
 
 @pytest.fixture

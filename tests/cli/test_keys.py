@@ -50,14 +50,14 @@ def test_revoking_unknown_key_is_one_line_error(homeport_command: RunCommand) ->
 
 
 def test_created_key_works_and_revoked_key_is_refused(
-    invoke: Invoke, homeport_server: HomeportFactory
+    invoke: Invoke, homeport_server: HomeportFactory, blank_database_url: str
 ) -> None:
     secret = json.loads(invoke("keys", "create", "--json").stdout)
-    server = homeport_server()
+    server = homeport_server(database_url=blank_database_url)
     with openai.OpenAI(base_url=server.base_url, api_key=secret["secret"], max_retries=0) as sdk:
         assert sdk.beta.assistants.list().data == []
     invoke("keys", "revoke", secret["id"])
-    fresh = homeport_server()  # a new server has no cached key
+    fresh = homeport_server(database_url=blank_database_url)  # no cached key
     with (
         openai.OpenAI(base_url=fresh.base_url, api_key=secret["secret"], max_retries=0) as sdk,
         pytest.raises(openai.AuthenticationError),

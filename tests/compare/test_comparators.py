@@ -21,29 +21,43 @@ from homeport.knowledge.settings import KnowledgeSettings
 
 NO_DEPS = Dependencies()
 PLAIN = TurnContext(question="Where is my order?")
-TRIAGE = TurnContext(response_format={"type": "json_schema", "json_schema": {
-    "name": "triage", "strict": True, "schema": {
-        "type": "object", "required": ["category", "priority", "summary"],
-        "properties": {"category": {"type": "string", "enum": ["billing", "shipping"]},
-                       "priority": {"type": "string", "enum": ["low", "high"]},
-                       "summary": {"type": "string"}}}}})
+TRIAGE = TurnContext(
+    response_format={
+        "type": "json_schema",
+        "json_schema": {
+            "name": "triage",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "required": ["category", "priority", "summary"],
+                "properties": {
+                    "category": {"type": "string", "enum": ["billing", "shipping"]},
+                    "priority": {"type": "string", "enum": ["low", "high"]},
+                    "summary": {"type": "string"},
+                },
+            },
+        },
+    }
+)
 
 
 def triage(category: str, priority: str, summary: str) -> Answer:
-    return Answer(text=json.dumps({"category": category, "priority": priority,
-                                   "summary": summary}))
+    return Answer(text=json.dumps({"category": category, "priority": priority, "summary": summary}))
 
 
-def outcome(comparator: Comparator, a: Answer, b: Answer, context: TurnContext = PLAIN
-            ) -> Outcome | None:
+def outcome(
+    comparator: Comparator, a: Answer, b: Answer, context: TurnContext = PLAIN
+) -> Outcome | None:
     verdict = comparator.compare(a, b, context)
     return None if verdict is None else verdict.outcome
 
 
 def test_exact_ignores_whitespace_case_and_citations() -> None:
     exact = ExactComparator(NO_DEPS)
-    assert outcome(exact, Answer(text="It  shipped.【4:0†manual.md】"),
-                   Answer(text="it shipped.")) is Outcome.SAME
+    assert (
+        outcome(exact, Answer(text="It  shipped.【4:0†manual.md】"), Answer(text="it shipped."))
+        is Outcome.SAME
+    )
     assert outcome(exact, Answer(text="It shipped."), Answer(text="It did not ship.")) is None
 
 
@@ -53,13 +67,15 @@ def test_exact_ignores_whitespace_case_and_citations() -> None:
         (Answer(text="Sure."), Answer(text="Of course."), None),
         (Answer(text="Sure."), Answer(error="http 500"), Outcome.DIFFERENT),
         (Answer(error="http 500"), Answer(error="timeout"), Outcome.SAME),
-        (Answer(text="Sure."), Answer(text="I'm sorry, but I can't help with that."),
-         Outcome.DIFFERENT),
+        (
+            Answer(text="Sure."),
+            Answer(text="I'm sorry, but I can't help with that."),
+            Outcome.DIFFERENT,
+        ),
         (Answer(text="I cannot assist with that."), Answer(refusal="Not allowed."), Outcome.SAME),
     ],
 )
-def test_failure_and_refusal(baseline: Answer, candidate: Answer, expected: Outcome | None
-                             ) -> None:
+def test_failure_and_refusal(baseline: Answer, candidate: Answer, expected: Outcome | None) -> None:
     assert outcome(FailureComparator(NO_DEPS), baseline, candidate) is expected
 
 
@@ -104,8 +120,11 @@ def test_tool_trajectory_and_arguments(candidate: list[ToolCall], expected: Outc
 
 def test_parallel_calls_compare_as_a_set() -> None:
     a, b = ToolCall("a", '{"x": 1}'), ToolCall("b", '{"y": 2.0}')
-    got = outcome(ToolCallComparator(NO_DEPS), Answer(tool_calls=(a, b)),
-                  Answer(tool_calls=(ToolCall("b", '{"y": 2}'), a)))
+    got = outcome(
+        ToolCallComparator(NO_DEPS),
+        Answer(tool_calls=(a, b)),
+        Answer(tool_calls=(ToolCall("b", '{"y": 2}'), a)),
+    )
     assert got is Outcome.SAME
 
 
@@ -118,10 +137,14 @@ def test_embedding_similarity_with_the_local_model(local_embedder: KnowledgeEmbe
     comparator = EmbeddingComparator(Dependencies(embedder=local_embedder))
     close = comparator.compare(
         Answer(text="Your order LU-10001 has shipped and should arrive in two to three days."),
-        Answer(text="Order LU-10001 has shipped; it should arrive within 2-3 days."), PLAIN)
+        Answer(text="Order LU-10001 has shipped; it should arrive within 2-3 days."),
+        PLAIN,
+    )
     far = comparator.compare(
         Answer(text="Your order LU-10001 has shipped and should arrive in two to three days."),
-        Answer(text="To reset the thermostat, hold the dial for ten seconds."), PLAIN)
+        Answer(text="To reset the thermostat, hold the dial for ten seconds."),
+        PLAIN,
+    )
     assert close is not None and close.outcome is Outcome.SAME
     assert far is not None and far.outcome is Outcome.DIFFERENT
     assert close.score is not None and far.score is not None and close.score > far.score
@@ -141,13 +164,17 @@ class _ScriptedJudge:
 
 @pytest.mark.parametrize(
     ("answers", "expected"),
-    [([True, True], Outcome.SAME), ([False, False], Outcome.DIFFERENT),
-     ([True, False], Outcome.UNSURE)],
+    [
+        ([True, True], Outcome.SAME),
+        ([False, False], Outcome.DIFFERENT),
+        ([True, False], Outcome.UNSURE),
+    ],
 )
 def test_judge_asks_both_orders(answers: list[bool], expected: Outcome) -> None:
     judge = _ScriptedJudge(answers)
     verdict = JudgeComparator(Dependencies(judge=judge)).compare(
-        Answer(text="A"), Answer(text="B"), PLAIN)
+        Answer(text="A"), Answer(text="B"), PLAIN
+    )
     assert verdict is not None and verdict.outcome is expected
     assert judge.asked == [("A", "B"), ("B", "A")]
 
@@ -182,8 +209,7 @@ class LengthComparator(Comparator):
     name: ClassVar[str] = "length"
     cost: ClassVar[int] = 4
 
-    def compare(self, baseline: Answer, candidate: Answer, context: TurnContext
-                ) -> Verdict | None:
+    def compare(self, baseline: Answer, candidate: Answer, context: TurnContext) -> Verdict | None:
         if abs(len(baseline.text) - len(candidate.text)) > 100:
             return Verdict(self.name, Outcome.DIFFERENT, "lengths differ")
         return None
@@ -193,8 +219,10 @@ def test_plugins_register_through_entry_points(monkeypatch: pytest.MonkeyPatch) 
     from importlib.metadata import EntryPoint
 
     point = EntryPoint("length", f"{__name__}:LengthComparator", "homeport.comparators")
-    monkeypatch.setattr("homeport.compare.pipeline.entry_points",
-                        lambda group: [point] if group == "homeport.comparators" else [])
+    monkeypatch.setattr(
+        "homeport.compare.pipeline.entry_points",
+        lambda group: [point] if group == "homeport.comparators" else [],
+    )
     assert comparator_classes()["length"] is LengthComparator
     pipeline = Pipeline.build(NO_DEPS)
     assert pipeline.names == ["exact", "failure", "structure", "tools", "length"]

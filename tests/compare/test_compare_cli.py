@@ -29,6 +29,19 @@ def run_compare(args: list[str]) -> dict[str, Any]:
     return report
 
 
+def candidate(bundle: Path, homeport: HomeportServer) -> list[str]:
+    """Arguments replaying ``bundle`` against ``homeport`` (its scripted model)."""
+    return [
+        str(bundle),
+        "--base-url",
+        homeport.base_url,
+        "--api-key",
+        homeport.api_key,
+        "--model",
+        "scripted",
+    ]
+
+
 def exchanges_in(bundle: Path) -> int:
     with open_bundle(bundle) as reader:
         return sum(len(t.exchanges) for t in load_transcripts(BundleRecords(reader), limit=LIMIT))
@@ -36,13 +49,24 @@ def exchanges_in(bundle: Path) -> int:
 
 @pytest.mark.slow
 def test_compare_against_live_homeport_with_candidate_noise(
-    sample_bundle: Path, homeport: HomeportServer, scripted_model: ScriptedModelServer,
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch,
+    sample_bundle: Path,
+    homeport: HomeportServer,
+    scripted_model: ScriptedModelServer,
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HOMEPORT_DATABASE_URL", database_url)
     out = tmp_path / "report"
-    args = [str(sample_bundle), "--base-url", homeport.base_url, "--api-key", homeport.api_key,
-            "--model", "scripted", "--limit", str(LIMIT), "--out", str(out), "--record", "gw"]
+    args = [
+        *candidate(sample_bundle, homeport),
+        "--limit",
+        str(LIMIT),
+        "--out",
+        str(out),
+        "--record",
+        "gw",
+    ]
     report = run_compare(args)
     turns = exchanges_in(sample_bundle)
     assert report["turns"] == turns
@@ -77,16 +101,29 @@ def test_compare_against_live_homeport_with_candidate_noise(
 
 @pytest.mark.slow
 def test_compare_with_the_managed_side_reachable(
-    sample_bundle: Path, homeport: HomeportServer, tmp_path: Path,
+    sample_bundle: Path,
+    homeport: HomeportServer,
+    tmp_path: Path,
 ) -> None:
     managed = ScriptedModelServer(ScriptedModelOptions(style="shout", persona="managed"))
     with managed:
-        report = run_compare([
-            str(sample_bundle), "--base-url", homeport.base_url, "--api-key", homeport.api_key,
-            "--model", "scripted", "--baseline-url", managed.base_url, "--baseline-key", "k",
-            "--baseline-protocol", "chat", "--agent", "Lumen Support", "--limit", "2",
-            "--out", str(tmp_path / "r"),
-        ])
+        report = run_compare(
+            [
+                *candidate(sample_bundle, homeport),
+                "--baseline-url",
+                managed.base_url,
+                "--baseline-key",
+                "k",
+                "--baseline-protocol",
+                "chat",
+                "--agent",
+                "Lumen Support",
+                "--limit",
+                "2",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
     (agent,) = report["agents"]
     assert agent["agent_name"] == "Lumen Support"
     assert agent["noise"]["source"] == "baseline" and agent["noise"]["rate"] == 0.0

@@ -24,8 +24,9 @@ from homeport.store.db import Database
 from homeport.store.migrate import upgrade
 from homeport.store.models.rollout import ComparisonRecord
 
-REQUEST = CapturedRequest("POST", "/v1/responses", "", (), orjson.dumps(
-    {"model": "gpt-4o", "input": "Where is LU-1?"}))
+REQUEST = CapturedRequest(
+    "POST", "/v1/responses", "", (), orjson.dumps({"model": "gpt-4o", "input": "Where is LU-1?"})
+)
 
 
 @pytest.fixture
@@ -37,19 +38,40 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 def response(upstream: Upstream, text: str | None, status: int = 200) -> CapturedResponse:
-    body = {"object": "response", "status": "completed", "output": [
-        {"type": "message", "content": [{"type": "output_text", "text": text}]}]}
+    body = {
+        "object": "response",
+        "status": "completed",
+        "output": [{"type": "message", "content": [{"type": "output_text", "text": text}]}],
+    }
     if text is None:
         body = {"object": "response", "status": "queued", "output": []}
     return CapturedResponse(upstream, status, (), orjson.dumps(body), None, 0.0, None, 0.1, False)
 
 
-def pair(pair_id: str, managed: str | None, homeport: str | None, *,
-         side: Upstream = Upstream.MANAGED, homeport_status: int = 200) -> ShadowPair:
-    answers = {Upstream.MANAGED: response(Upstream.MANAGED, managed),
-               Upstream.HOMEPORT: response(Upstream.HOMEPORT, homeport, homeport_status)}
-    return ShadowPair(pair_id, 1000.0, Mode.SHADOW, "shadow", "thread_1", side, REQUEST, REQUEST,
-                      answers[side], answers[side.other])
+def pair(
+    pair_id: str,
+    managed: str | None,
+    homeport: str | None,
+    *,
+    side: Upstream = Upstream.MANAGED,
+    homeport_status: int = 200,
+) -> ShadowPair:
+    answers = {
+        Upstream.MANAGED: response(Upstream.MANAGED, managed),
+        Upstream.HOMEPORT: response(Upstream.HOMEPORT, homeport, homeport_status),
+    }
+    return ShadowPair(
+        pair_id,
+        1000.0,
+        Mode.SHADOW,
+        "shadow",
+        "thread_1",
+        side,
+        REQUEST,
+        REQUEST,
+        answers[side],
+        answers[side.other],
+    )
 
 
 def test_pairs_are_stored_scored_and_tallied(db: Database) -> None:
@@ -81,10 +103,23 @@ def test_pairs_are_stored_scored_and_tallied(db: Database) -> None:
 
 def test_offline_results_give_a_rollout_its_noise_floor(db: Database) -> None:
     judgement = {"outcome": "same", "decided_by": "exact", "verdicts": []}
-    rows = [{"conversation_id": f"c{n}", "agent_id": "asst_1", "question": "q", "context": {},
-             "baseline": {"text": "a"}, "candidate": {"text": "a"}, "judgement": judgement,
-             "noise": {"outcome": "different" if n == 0 else "same", "decided_by": None,
-                       "verdicts": []}} for n in range(4)]
+    rows = [
+        {
+            "conversation_id": f"c{n}",
+            "agent_id": "asst_1",
+            "question": "q",
+            "context": {},
+            "baseline": {"text": "a"},
+            "candidate": {"text": "a"},
+            "judgement": judgement,
+            "noise": {
+                "outcome": "different" if n == 0 else "same",
+                "decided_by": None,
+                "verdicts": [],
+            },
+        }
+        for n in range(4)
+    ]
     assert record_offline(db, "gw", rows) == 8
     noise = tally(db, kind="noise", rollout_id="gw")
     assert (noise.pairs, noise.disagreements) == (4, 1)

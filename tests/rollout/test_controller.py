@@ -6,45 +6,21 @@ from __future__ import annotations
 
 import pytest
 
-from homeport.compare.comparators.base import Dependencies
-from homeport.compare.pipeline import Pipeline
+from homeport.config import ConfigError
 from homeport.errors import Conflict
 from homeport.gateway.seams import Mode
 from homeport.rollout.collect import StoreEvidence
 from homeport.rollout.controller import Controller
-from homeport.rollout.plan import RolloutPlan
 from homeport.rollout.state import current, decisions, store_routing
 from homeport.store.db import Database
-from tests.rollout.conftest import FakeClock, Gateway
-
-ROLLOUT = "default"
-
-
-def make_plan(**overrides: object) -> RolloutPlan:
-    values: dict[str, object] = {
-        "steps": ["shadow", 5, 100], "bake_seconds": 300, "min_turns": 200,
-        "min_conversations": 10, "check_interval_seconds": 60, "max_failed_checks": 3,
-    }
-    values.update(overrides)
-    return RolloutPlan.model_validate(values)
-
-
-def make_controller(db: Database, clock: FakeClock, plan: RolloutPlan | None = None) -> Controller:
-    evidence = StoreEvidence(db, Pipeline.build(Dependencies()))
-    return Controller(db, plan or make_plan(), ROLLOUT, evidence, clock=clock)
-
-
-def healthy_minute(gateway: Gateway, controller: Controller) -> None:
-    """One minute of good traffic in whatever phase the rollout is in, then a tick."""
-    state = store_routing(controller.db, ROLLOUT).read()
-    assert state is not None
-    gateway.clock.advance(60)
-    gateway.window(state.phase)
-    if state.mode is Mode.SHADOW:
-        gateway.pairs(state.phase, same=10)
-    else:
-        gateway.pins(5)
-    controller.tick()
+from tests.rollout.conftest import (
+    ROLLOUT,
+    FakeClock,
+    Gateway,
+    healthy_minute,
+    make_controller,
+    make_plan,
+)
 
 
 def test_promotes_through_every_step_when_gates_pass(
@@ -61,8 +37,11 @@ def test_promotes_through_every_step_when_gates_pass(
         if not seen or seen[-1] != (state.phase, state.mode, state.weight):
             seen.append((state.phase, state.mode, state.weight))
         healthy_minute(gateway, controller)
-    assert seen == [("shadow", Mode.SHADOW, 0.0), ("canary-5", Mode.CANARY, 0.05),
-                    ("full", Mode.FULL, 1.0)]
+    assert seen == [
+        ("shadow", Mode.SHADOW, 0.0),
+        ("canary-5", Mode.CANARY, 0.05),
+        ("full", Mode.FULL, 1.0),
+    ]
     log = decisions(db, ROLLOUT, 1000)
     actions = [d.action for d in log if d.action != "check"]
     assert actions == ["start", "promote", "promote", "complete"]
@@ -202,3 +181,25 @@ def test_manual_rollback_and_restart_draw_a_fresh_split(
     state = store_routing(db, ROLLOUT).read()
     assert salt is not None and state is not None
     assert state.phase == "shadow" and state.salt != salt.salt
+
+
+def test_evacuation_moves_pinned_conversations_then_passes_everything_through(
+    db: Database, clock: FakeClock
+) -> None:
+    moved: list[str] = []
+
+    def evacuate(rollout_id: str) -> int:
+        moved.append(rollout_id)
+        return 7
+
+    plan = make_plan(on_rollback="evacuate")
+    with pytest.raises(ConfigError, match="evacuate"):
+        Controller(db, plan, ROLLOUT, StoreEvidence(db), clock=clock)
+    controller = Controller(db, plan, ROLLOUT, StoreEvidence(db), clock=clock, evacuate=evacuate)
+    controller.promote("alice")
+    controller.promote("alice")
+    controller.rollback("bob", "incident")
+    assert moved == [ROLLOUT]
+    assert [d.action for d in decisions(db, ROLLOUT)][-2:] == ["rollback", "evacuate"]
+    state = store_routing(db, ROLLOUT).read()
+    assert state is not None and (state.mode, state.weight) == (Mode.PASSTHROUGH, 0.0)

@@ -45,8 +45,10 @@ def converse(gateway: GatewayServer, first: int, count: int) -> dict[str, str]:
             key = f"conversation-{n}"
             try:
                 raw = client.chat.completions.with_raw_response.create(
-                    model="scripted", messages=[{"role": "user", "content": f"hello {n}"}],
-                    extra_headers={"homeport-conversation-key": key})
+                    model="scripted",
+                    messages=[{"role": "user", "content": f"hello {n}"}],
+                    extra_headers={"homeport-conversation-key": key},
+                )
                 sides[key] = raw.headers["homeport-upstream"]
             except openai.InternalServerError as exc:
                 sides[key] = exc.response.headers["homeport-upstream"]
@@ -68,21 +70,32 @@ def wait_for(condition: object, what: str) -> None:
 
 
 def test_candidate_failing_half_its_calls_is_rolled_back(
-    database_url: str, start_gateway: GatewayFactory  # noqa: F811
+    database_url: str,
+    start_gateway: GatewayFactory,  # noqa: F811
 ) -> None:
     db = Database(database_url)
     upgrade(db.engine)
-    plan = RolloutPlan(steps=[50, 100], bake_seconds=600, min_turns=10, min_conversations=5,
-                       check_interval_seconds=60, max_failed_checks=3)
+    plan = RolloutPlan(
+        steps=[50, 100],
+        bake_seconds=600,
+        min_turns=10,
+        min_conversations=5,
+        check_interval_seconds=60,
+        max_failed_checks=3,
+    )
     clock = FakeClock(time.time())
-    controller = Controller(db, plan, "default", StoreEvidence(db, Pipeline.build(Dependencies())),
-                            clock=clock)
+    controller = Controller(
+        db, plan, "default", StoreEvidence(db, Pipeline.build(Dependencies())), clock=clock
+    )
     try:
         controller.promote("ops", "canary straight away")
-        gateway = start_gateway(routing="store", refresh_seconds=0.05, stats_seconds=0.1,
-                                shadow={"sink": "none"})
-        wait_for(lambda: httpx.get(gateway.url + "/healthz").json()["weight"] == 0.5,
-                 "the gateway to follow the rollout")
+        gateway = start_gateway(
+            routing="store", refresh_seconds=0.05, stats_seconds=0.1, shadow={"sink": "none"}
+        )
+        wait_for(
+            lambda: httpx.get(gateway.url + "/healthz").json()["weight"] == 0.5,
+            "the gateway to follow the rollout",
+        )
         actions, seen = [], 0
         sides: dict[str, str] = {}
         for check in range(3):
@@ -102,8 +115,10 @@ def test_candidate_failing_half_its_calls_is_rolled_back(
         assert rollback.evidence["evidence"]["candidate"]["requests"] == seen
         # Within the gateway's refresh, new conversations go to the managed side only (threads
         # pinned to homeport stay there: pins win at any weight, see the gateway's canary tests).
-        wait_for(lambda: httpx.get(gateway.url + "/healthz").json()["weight"] == 0.0,
-                 "the gateway to take the rollback")
+        wait_for(
+            lambda: httpx.get(gateway.url + "/healthz").json()["weight"] == 0.0,
+            "the gateway to take the rollback",
+        )
         assert set(converse(gateway, 1000, 20).values()) == {"managed"}
     finally:
         db.dispose()

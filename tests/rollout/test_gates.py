@@ -29,13 +29,21 @@ FAST = hist(b0_25=950, b0_5=50)  # p95 in the 0.25 s bucket
 SLOW = hist(b0_25=500, b2_5=500)  # p95 in the 2.5 s bucket
 
 
-def side(requests: int = 1000, errors: int = 0, latency: Histogram = FAST,
-         ttft: Histogram = FAST) -> SideEvidence:
+def side(
+    requests: int = 1000, errors: int = 0, latency: Histogram = FAST, ttft: Histogram = FAST
+) -> SideEvidence:
     return SideEvidence(requests=requests, errors=errors, latency=latency, ttft=ttft)
 
 
-GOOD = Evidence(managed=side(), candidate=side(), conversations=100, pairs=1000,
-                disagreements=100, noise_pairs=1000, noise_disagreements=90)
+GOOD = Evidence(
+    managed=side(),
+    candidate=side(),
+    conversations=100,
+    pairs=1000,
+    disagreements=100,
+    noise_pairs=1000,
+    noise_disagreements=90,
+)
 
 
 def status_of(evidence: Evidence, gate: str) -> GateStatus:
@@ -47,42 +55,94 @@ def status_of(evidence: Evidence, gate: str) -> GateStatus:
     ("name", "evidence", "gate", "expected"),
     [
         ("all good", GOOD, "error_rate", GateStatus.PASS),
-        ("under the 1% floor", replace(GOOD, candidate=side(errors=9)), "error_rate",
-         GateStatus.PASS),
-        ("managed noisy: limit is managed + 0.5 pp", replace(
-            GOOD, managed=side(errors=50), candidate=side(errors=54)), "error_rate",
-         GateStatus.PASS),
-        ("half the calls fail", replace(GOOD, candidate=side(errors=500)), "error_rate",
-         GateStatus.FAIL),
-        ("just over, not surely", replace(GOOD, candidate=side(errors=13)), "error_rate",
-         GateStatus.MARGINAL),
-        ("no homeport traffic", replace(GOOD, candidate=side(requests=0)), "error_rate",
-         GateStatus.MISSING),
-        ("no managed traffic", replace(GOOD, managed=side(requests=0)), "error_rate",
-         GateStatus.MISSING),
+        (
+            "under the 1% floor",
+            replace(GOOD, candidate=side(errors=9)),
+            "error_rate",
+            GateStatus.PASS,
+        ),
+        (
+            "managed noisy: limit is managed + 0.5 pp",
+            replace(GOOD, managed=side(errors=50), candidate=side(errors=54)),
+            "error_rate",
+            GateStatus.PASS,
+        ),
+        (
+            "half the calls fail",
+            replace(GOOD, candidate=side(errors=500)),
+            "error_rate",
+            GateStatus.FAIL,
+        ),
+        (
+            "just over, not surely",
+            replace(GOOD, candidate=side(errors=13)),
+            "error_rate",
+            GateStatus.MARGINAL,
+        ),
+        (
+            "no homeport traffic",
+            replace(GOOD, candidate=side(requests=0)),
+            "error_rate",
+            GateStatus.MISSING,
+        ),
+        (
+            "no managed traffic",
+            replace(GOOD, managed=side(requests=0)),
+            "error_rate",
+            GateStatus.MISSING,
+        ),
         ("same latency", GOOD, "latency_p95", GateStatus.PASS),
-        ("ten times slower", replace(GOOD, candidate=side(latency=SLOW)), "latency_p95",
-         GateStatus.FAIL),
-        ("slower only at the tail, few samples", replace(
-            GOOD, candidate=side(latency=hist(b0_25=18, b0_5=2))), "latency_p95",
-         GateStatus.MARGINAL),
-        ("beyond the last bucket", replace(GOOD, candidate=side(latency=hist(inf=1000))),
-         "latency_p95", GateStatus.FAIL),
-        ("no homeport latency", replace(GOOD, candidate=side(latency=Histogram())),
-         "latency_p95", GateStatus.MISSING),
-        ("nothing streamed on either side", replace(
-            GOOD, managed=side(ttft=Histogram()), candidate=side(ttft=Histogram())),
-         "ttft_p95", GateStatus.NOT_APPLICABLE),
-        ("homeport streams slowly", replace(GOOD, candidate=side(ttft=SLOW)), "ttft_p95",
-         GateStatus.FAIL),
+        (
+            "ten times slower",
+            replace(GOOD, candidate=side(latency=SLOW)),
+            "latency_p95",
+            GateStatus.FAIL,
+        ),
+        (
+            "slower only at the tail, few samples",
+            replace(GOOD, candidate=side(latency=hist(b0_25=18, b0_5=2))),
+            "latency_p95",
+            GateStatus.MARGINAL,
+        ),
+        (
+            "beyond the last bucket",
+            replace(GOOD, candidate=side(latency=hist(inf=1000))),
+            "latency_p95",
+            GateStatus.FAIL,
+        ),
+        (
+            "no homeport latency",
+            replace(GOOD, candidate=side(latency=Histogram())),
+            "latency_p95",
+            GateStatus.MISSING,
+        ),
+        (
+            "nothing streamed on either side",
+            replace(GOOD, managed=side(ttft=Histogram()), candidate=side(ttft=Histogram())),
+            "ttft_p95",
+            GateStatus.NOT_APPLICABLE,
+        ),
+        (
+            "homeport streams slowly",
+            replace(GOOD, candidate=side(ttft=SLOW)),
+            "ttft_p95",
+            GateStatus.FAIL,
+        ),
         ("equivalent within noise", GOOD, "equivalence", GateStatus.PASS),
         ("far beyond noise", replace(GOOD, disagreements=300), "equivalence", GateStatus.FAIL),
-        ("a little beyond delta, few pairs", replace(
-            GOOD, pairs=100, disagreements=14, noise_pairs=100, noise_disagreements=9),
-         "equivalence", GateStatus.MARGINAL),
+        (
+            "a little beyond delta, few pairs",
+            replace(GOOD, pairs=100, disagreements=14, noise_pairs=100, noise_disagreements=9),
+            "equivalence",
+            GateStatus.MARGINAL,
+        ),
         ("no pairs", replace(GOOD, pairs=0, disagreements=0), "equivalence", GateStatus.MISSING),
-        ("no noise floor", replace(GOOD, noise_pairs=0, noise_disagreements=0), "equivalence",
-         GateStatus.MISSING),
+        (
+            "no noise floor",
+            replace(GOOD, noise_pairs=0, noise_disagreements=0),
+            "equivalence",
+            GateStatus.MISSING,
+        ),
     ],
 )
 def test_gate(name: str, evidence: Evidence, gate: str, expected: GateStatus) -> None:

@@ -15,8 +15,7 @@ from homeport.gateway.seams import STORE_ROUTING_FACTORY, Mode
 from homeport.rollout.metrics import RolloutCollector
 from homeport.rollout.report import render_rollout_html
 from homeport.store.db import Database
-from tests.rollout.conftest import Gateway
-from tests.rollout.test_controller import healthy_minute, make_controller
+from tests.rollout.conftest import Gateway, healthy_minute, make_controller
 
 
 def rollout(*args: str) -> dict[str, Any]:
@@ -36,7 +35,10 @@ def test_status_promote_pause_resume_rollback(cli_db: str) -> None:
     assert rollout("status")["status"] == "idle"
     started = rollout("promote", "--reason", "offline compare passed", "--actor", "alice")
     assert (started["action"], started["phase_after"], started["actor"]) == (
-        "start", "shadow", "alice")
+        "start",
+        "shadow",
+        "alice",
+    )
     assert rollout("pause", "--reason", "holiday")["action"] == "pause"
     status = rollout("status")
     assert (status["status"], status["reason"]) == ("paused", "holiday")
@@ -48,7 +50,12 @@ def test_status_promote_pause_resume_rollback(cli_db: str) -> None:
     status = rollout("status")
     assert status["status"] == "rolled_back"
     assert [d["action"] for d in status["decisions"]] == [
-        "start", "pause", "resume", "promote", "rollback"]
+        "start",
+        "pause",
+        "resume",
+        "promote",
+        "rollback",
+    ]
     # Acting on a rollout in the wrong state: one line, non-zero exit.
     result = CliRunner().invoke(app, ["rollout", "pause"])
     assert result.exit_code != 0

@@ -135,6 +135,14 @@ def _insert(
     return run
 
 
+async def _committed(engine: Engine, response_id: str) -> None:
+    """Wait until this process has committed the run's writes (events reach subscribers
+    before their transaction commits)."""
+    live = engine.bus.live.get(response_id)
+    if live is not None:
+        await live.ended.wait()
+
+
 async def _final(engine: Engine, response_id: str) -> bytes:
     """Follow the run's events to its final ``response.*`` event; returns the response JSON
     once the run's writes are committed."""
@@ -144,9 +152,7 @@ async def _final(engine: Engine, response_id: str) -> bytes:
             final = orjson.dumps(orjson.loads(data)["response"])
         elif event == DONE:
             break
-    live = engine.bus.live.get(response_id)
-    if live is not None:
-        await live.ended.wait()
+    await _committed(engine, response_id)
     if final is None:
         raise HomeportError(f"Response '{response_id}' ended without a result.")
     return final
@@ -161,6 +167,8 @@ async def _stream(
         async for _, event, data in engine.events(response_id, after):
             if event == DONE:
                 break
+            if event in FINAL_EVENTS:  # a client may read the response right after this event
+                await _committed(engine, response_id)
             yield encode_sse(event, data)
     finally:
         if discard:

@@ -14,7 +14,6 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from homeport.api.deps import ProjectDep, ServicesDep
@@ -56,13 +55,9 @@ T = TypeVar("T")
 IncludeDep = Annotated[list[str] | None, Query(alias="include[]")]
 
 
-def _in_transaction(services: Services, fn: Callable[[Session], T]) -> T:
-    with services.db.session() as session:
-        return fn(session)
-
-
 async def _db(services: Services, fn: Callable[[Session], T]) -> T:
-    return await run_in_threadpool(_in_transaction, services, fn)
+    assert services.engine is not None
+    return await services.engine.db_session(fn)
 
 
 def _row(obj: Any) -> dict[str, Any]:

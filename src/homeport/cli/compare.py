@@ -11,9 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from homeport.bundle import BundleError, load_key, open_bundle
 from homeport.cli.common import console, fail, print_json, settings
-from homeport.compare.comparators.base import Dependencies, Embedder, Judge
-from homeport.compare.comparators.embedding import KnowledgeEmbedder
-from homeport.compare.comparators.judge import ModelJudge
+from homeport.compare.deps import build_dependencies
 from homeport.compare.offline import OfflineComparison, read_results
 from homeport.compare.pipeline import Pipeline
 from homeport.compare.records import record_offline
@@ -21,7 +19,7 @@ from homeport.compare.replay import OpenAITarget, Protocol_
 from homeport.compare.report import build_report, write_report
 from homeport.compare.transcripts import BundleRecords, StoreRecords, Transcript, load_transcripts
 from homeport.config import Settings
-from homeport.errors import HomeportError, InvalidRequest
+from homeport.errors import InvalidRequest
 from homeport.store.db import Database
 
 
@@ -32,8 +30,13 @@ def _key(value: str | None, env: str) -> str:
     return key
 
 
-def _transcripts(config: Settings, bundle: Path | None, key_file: Path | None, agent: str | None,
-                 limit: int | None) -> list[Transcript]:
+def _transcripts(
+    config: Settings,
+    bundle: Path | None,
+    key_file: Path | None,
+    agent: str | None,
+    limit: int | None,
+) -> list[Transcript]:
     if bundle is None:
         db = Database(config.database_url)
         try:
@@ -45,54 +48,48 @@ def _transcripts(config: Settings, bundle: Path | None, key_file: Path | None, a
         return load_transcripts(BundleRecords(reader), limit=limit, agent=agent)
 
 
-def _dependencies(config: Settings, embeddings: bool, judge_model: str | None) -> Dependencies:
-    embedder: Embedder | None = None
-    if embeddings:
-        try:
-            embedder = KnowledgeEmbedder(config.knowledge)
-        except HomeportError as exc:
-            console.print(f"[yellow]embedding comparator off:[/yellow] {exc}", highlight=False)
-    judge: Judge | None = None
-    if judge_model is not None:
-        route = config.route(judge_model)
-        if route is None:
-            raise InvalidRequest(f"No route for model '{judge_model}': add [[models]] name = "
-                                 f"\"{judge_model}\" to homeport.toml")
-        judge = ModelJudge(route)
-    return Dependencies(embedder=embedder, judge=judge)
-
-
 def compare(
-    bundle: Annotated[Path | None, typer.Argument(
-        help="Bundle with the recorded conversations (default: the store's conversations).")
+    bundle: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Bundle with the recorded conversations (default: the store's conversations)."
+        ),
     ] = None,
-    base_url: Annotated[str, typer.Option(help="The candidate's OpenAI-compatible base URL.")
-                        ] = "http://127.0.0.1:8080/v1",
-    api_key: Annotated[str | None, typer.Option(help="The candidate's key (or HOMEPORT_API_KEY).")
-                       ] = None,
+    base_url: Annotated[
+        str, typer.Option(help="The candidate's OpenAI-compatible base URL.")
+    ] = "http://127.0.0.1:8080/v1",
+    api_key: Annotated[
+        str | None, typer.Option(help="The candidate's key (or HOMEPORT_API_KEY).")
+    ] = None,
     protocol: Annotated[Protocol_, typer.Option(help="responses or chat.")] = "responses",
-    model: Annotated[str | None, typer.Option(help="Ask for this model instead of the agent's.")
-                     ] = None,
-    baseline_url: Annotated[str | None, typer.Option(
-        help="The managed side, when reachable: replayed twice for the noise floor.")] = None,
-    baseline_key: Annotated[str | None, typer.Option(help="Its key (or MANAGED_API_KEY).")
-                            ] = None,
-    baseline_protocol: Annotated[Protocol_, typer.Option(help="responses or chat.")
-                                 ] = "responses",
+    model: Annotated[
+        str | None, typer.Option(help="Ask for this model instead of the agent's.")
+    ] = None,
+    baseline_url: Annotated[
+        str | None,
+        typer.Option(help="The managed side, when reachable: replayed twice for the noise floor."),
+    ] = None,
+    baseline_key: Annotated[str | None, typer.Option(help="Its key (or MANAGED_API_KEY).")] = None,
+    baseline_protocol: Annotated[Protocol_, typer.Option(help="responses or chat.")] = "responses",
     noise: Annotated[bool, typer.Option(help="Measure the noise floor (a second run).")] = True,
     agent: Annotated[str | None, typer.Option(help="Only this agent (id or name).")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many conversations.")] = None,
-    comparators: Annotated[str | None, typer.Option(
-        help="Comma-separated comparators (default: every usable one).")] = None,
+    comparators: Annotated[
+        str | None, typer.Option(help="Comma-separated comparators (default: every usable one).")
+    ] = None,
     embeddings: Annotated[bool, typer.Option(help="Use the local embedding model.")] = True,
-    judge_model: Annotated[str | None, typer.Option(
-        help="A judge model route from homeport.toml (off by default).")] = None,
+    judge_model: Annotated[
+        str | None, typer.Option(help="A judge model route from homeport.toml (off by default).")
+    ] = None,
     delta: Annotated[float, typer.Option(help="Tolerated disagreement beyond noise.")] = 0.03,
     concurrency: Annotated[int, typer.Option(help="Turns replayed at once.")] = 4,
-    out: Annotated[Path, typer.Option(help="Folder for results and reports (resumable).")
-                   ] = Path("compare-report"),
-    record: Annotated[str | None, typer.Option(
-        help="Store the results for this rollout (its noise floor for the gates).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for results and reports (resumable).")] = Path(
+        "compare-report"
+    ),
+    record: Annotated[
+        str | None,
+        typer.Option(help="Store the results for this rollout (its noise floor for the gates)."),
+    ] = None,
     key_file: Annotated[Path | None, typer.Option(help="Key of an encrypted bundle.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -103,24 +100,42 @@ def compare(
     except BundleError as exc:
         raise fail(str(exc)) from exc
     if not transcripts:
-        raise fail("no recorded conversation with an answer to compare"
-                   + (f" for agent {agent!r}" if agent else ""))
-    deps = _dependencies(config, embeddings, judge_model)
+        raise fail(
+            "no recorded conversation with an answer to compare"
+            + (f" for agent {agent!r}" if agent else "")
+        )
+    deps, notes = build_dependencies(config, embeddings=embeddings, judge_model=judge_model)
+    for note in notes:
+        console.print(f"[yellow]{note}[/yellow]", highlight=False)
     names = [n.strip() for n in comparators.split(",")] if comparators else None
     pipeline = Pipeline.build(deps, names)
-    candidate = OpenAITarget("candidate", base_url, _key(api_key, "HOMEPORT_API_KEY"),
-                             protocol, model)
+    candidate = OpenAITarget(
+        "candidate", base_url, _key(api_key, "HOMEPORT_API_KEY"), protocol, model
+    )
     baseline = None
     if baseline_url is not None:
-        baseline = OpenAITarget("baseline", baseline_url, _key(baseline_key, "MANAGED_API_KEY"),
-                                baseline_protocol, model)
+        baseline = OpenAITarget(
+            "baseline",
+            baseline_url,
+            _key(baseline_key, "MANAGED_API_KEY"),
+            baseline_protocol,
+            model,
+        )
     run = OfflineComparison(candidate, pipeline, baseline, noise, concurrency)
     turns = sum(len(t.exchanges) for t in transcripts)
-    with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, disable=as_json, transient=True) as bar:
+    with Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json,
+        transient=True,
+    ) as bar:
         task = bar.add_task("turns", total=turns)
-        for _ in run.run(transcripts, out, lambda done, total: bar.update(
-                task, completed=done, total=total)):
+        for _ in run.run(
+            transcripts, out, lambda done, total: bar.update(task, completed=done, total=total)
+        ):
             pass
     rows = read_results(out)
     report = build_report(rows, delta=delta)
@@ -138,13 +153,17 @@ def compare(
         return
     for agent_report in report["agents"]:
         low, high = agent_report["equivalence_interval"]
-        line = (f"{agent_report['agent_name'] or agent_report['agent_id']}: "
-                f"{agent_report['equivalent']}/{agent_report['turns']} equivalent "
-                f"({low:.1%}-{high:.1%})")
+        line = (
+            f"{agent_report['agent_name'] or agent_report['agent_id']}: "
+            f"{agent_report['equivalent']}/{agent_report['turns']} equivalent "
+            f"({low:.1%}-{high:.1%})"
+        )
         if agent_report["noise"]:
             line += f", noise {agent_report['noise']['rate']:.1%}"
         if agent_report["beyond_noise"]:
-            line += (f", beyond noise {agent_report['beyond_noise']['estimate'] * 100:+.1f} pp: "
-                     f"{agent_report['beyond_noise']['status']}")
+            line += (
+                f", beyond noise {agent_report['beyond_noise']['estimate'] * 100:+.1f} pp: "
+                f"{agent_report['beyond_noise']['status']}"
+            )
         console.print(line, highlight=False)
     console.print(f"reports: {', '.join(str(p) for p in paths)}", highlight=False)

@@ -1,4 +1,4 @@
-"""``homeport demo``: a local model, homeport and the OpenAI SDK holding a short conversation."""
+"""``homeport demo``: the whole migration of a sample managed deployment, on this machine."""
 
 from __future__ import annotations
 
@@ -19,12 +19,23 @@ class DemoModel(StrEnum):
 
 def demo(
     model: Annotated[
-        DemoModel, typer.Option(help="local: SmolLM2 on llama.cpp; scripted: the test double.")
+        DemoModel,
+        typer.Option(
+            help="homeport's model. local: SmolLM2 on llama.cpp; scripted: the test double."
+        ),
     ] = DemoModel.local,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the transcript as JSON.")] = False,
+    threads: Annotated[int, typer.Option(min=1, help="Threads in the sample deployment.")] = 120,
+    keep: Annotated[
+        bool, typer.Option(help="Keep the demo's folder (stores, logs, reports).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Start a model and homeport, talk to an assistant through the OpenAI SDK, stop it all."""
+    """Sample deployment -> bundle -> audit -> import -> serve -> gateway, shadow, compare, rollout.
+
+    Runs on SQLite, local embeddings and a local model with no API keys and no network, in a
+    temporary folder; everything it starts is stopped at the end.
+    """
     console = Console(stderr=True) if as_json else Console()
-    transcript = run_demo(model=model.value, console=console)
+    summary = run_demo(model=model.value, threads=threads, console=console, keep=keep)
     if as_json:
-        print_json(transcript)
+        print_json(summary)

@@ -16,19 +16,19 @@ from rich.panel import Panel
 from rich.table import Table
 
 from homeport.cli.common import console, print_json, settings
-from homeport.compare.comparators.base import Dependencies
+from homeport.compare.deps import build_dependencies
 from homeport.compare.pipeline import Pipeline
 from homeport.rollout.collect import StoreEvidence
 from homeport.rollout.controller import Controller
 from homeport.rollout.metrics import RolloutCollector
 from homeport.rollout.report import render_rollout_html
-from homeport.rollout.state import COMPLETED, ROLLED_BACK, current, decisions
+from homeport.rollout.state import COMPLETED, ROLLED_BACK, current, decision_dict, decisions
 from homeport.services import Services
 from homeport.store.bootstrap import prepare_database
-from homeport.store.models.rollout import RolloutDecision
 
-app = typer.Typer(help="Cut over step by step, with gates and automatic rollback.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Cut over step by step, with gates and automatic rollback.", no_args_is_help=True
+)
 
 Gateway = Annotated[str, typer.Option("--gateway", "-g", help="The gateway's name.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -39,20 +39,16 @@ Reason = Annotated[str, typer.Option(help="Why (goes to the audit log).")]
 def _controller(gateway: str) -> Iterator[Controller]:
     services = Services.from_settings(settings())
     prepare_database(services)
-    # Shadow pairs are scored with the cheap comparators here; dear ones are opt-in offline.
-    pipeline = Pipeline.build(Dependencies())
+    # Shadow pairs are scored by the comparators ``homeport compare`` uses by default, so they
+    # are judged as the noise floor was.
+    deps, _ = build_dependencies(services.settings)
+    pipeline = Pipeline.build(deps)
     try:
-        yield Controller(services.db, services.settings.rollout, gateway,
-                         StoreEvidence(services.db, pipeline))
+        yield Controller(
+            services.db, services.settings.rollout, gateway, StoreEvidence(services.db, pipeline)
+        )
     finally:
         services.db.dispose()
-
-
-def _decision(decision: RolloutDecision) -> dict[str, Any]:
-    return {"at": decision.at, "action": decision.action, "actor": decision.actor,
-            "phase_before": decision.phase_before, "phase_after": decision.phase_after,
-            "weight_before": decision.weight_before, "weight_after": decision.weight_after,
-            "reason": decision.reason, "evidence": decision.evidence}
 
 
 def status_data(controller: Controller, history: int = 10) -> dict[str, Any]:
@@ -73,20 +69,25 @@ def status_data(controller: Controller, history: int = 10) -> dict[str, Any]:
         "max_failed_checks": plan.max_failed_checks,
         "reason": row.reason if row else None,
         "version": row.version if row else 0,
-        "last_check": _decision(last_check) if last_check else None,
-        "decisions": [_decision(d) for d in log],
+        "last_check": decision_dict(last_check) if last_check else None,
+        "decisions": [decision_dict(d) for d in log],
     }
     return data
 
 
 def _render(data: dict[str, Any]) -> Group:
-    steps = " → ".join(f"[bold reverse]{name}[/]" if i == data["step"] else name
-                       for i, name in enumerate(data["steps"]))
+    steps = " → ".join(
+        f"[bold reverse]{name}[/]" if i == data["step"] else name
+        for i, name in enumerate(data["steps"])
+    )
     colour = {"running": "green", "paused": "yellow", "rolled_back": "red"}.get(
-        data["status"], "white")
-    head = (f"[{colour}]{data['status']}[/]  phase [bold]{data['phase']}[/]  "
-            f"weight [bold]{data['weight']:.0%}[/]  failed checks "
-            f"{data['failed_checks']}/{data['max_failed_checks']}\n{steps}")
+        data["status"], "white"
+    )
+    head = (
+        f"[{colour}]{data['status']}[/]  phase [bold]{data['phase']}[/]  "
+        f"weight [bold]{data['weight']:.0%}[/]  failed checks "
+        f"{data['failed_checks']}/{data['max_failed_checks']}\n{steps}"
+    )
     if data["reason"]:
         head += f"\n[dim]{data['reason']}[/]"
     parts: list[Any] = [Panel(head, title=f"rollout {data['gateway']}", expand=False)]
@@ -94,14 +95,25 @@ def _render(data: dict[str, Any]) -> Group:
         gates = Table("gate", "status", "observed", "limit", "detail", title="last check")
         for gate in data["last_check"]["evidence"]["check"]["gates"]:
             style = {"pass": "green", "fail": "red", "missing": "red", "marginal": "yellow"}.get(
-                gate["status"], "dim")
-            gates.add_row(gate["gate"], f"[{style}]{gate['status']}[/]", _num(gate["observed"]),
-                          _num(gate["limit"]), gate["detail"])
+                gate["status"], "dim"
+            )
+            gates.add_row(
+                gate["gate"],
+                f"[{style}]{gate['status']}[/]",
+                _num(gate["observed"]),
+                _num(gate["limit"]),
+                gate["detail"],
+            )
         parts.append(gates)
     log = Table("time", "action", "by", "weight", "reason", title="recent decisions")
     for d in data["decisions"]:
-        log.add_row(time.strftime("%H:%M:%S", time.localtime(d["at"])), d["action"], d["actor"],
-                    f"{d['weight_before']:.0%} → {d['weight_after']:.0%}", d["reason"])
+        log.add_row(
+            time.strftime("%H:%M:%S", time.localtime(d["at"])),
+            d["action"],
+            d["actor"],
+            f"{d['weight_before']:.0%} → {d['weight_after']:.0%}",
+            d["reason"],
+        )
     parts.append(log)
     return Group(*parts)
 
@@ -115,7 +127,7 @@ def _act(gateway: str, action: str, reason: str, actor: str | None, as_json: boo
         who = actor or getpass.getuser()
         decision = getattr(controller, action)(who, reason)
         if as_json:
-            print_json(_decision(decision))
+            print_json(decision_dict(decision))
         else:
             console.print(f"{decision.action}: {decision.reason}", highlight=False)
 
@@ -135,29 +147,33 @@ def status_cmd(gateway: Gateway = "default", as_json: Json = False) -> None:
 
 
 @app.command("promote")
-def promote_cmd(gateway: Gateway = "default", reason: Reason = "", actor: Actor = None,
-                as_json: Json = False) -> None:
+def promote_cmd(
+    gateway: Gateway = "default", reason: Reason = "", actor: Actor = None, as_json: Json = False
+) -> None:
     """Start the rollout, or move to the next step now (gates are not waited for)."""
     _act(gateway, "promote", reason, actor, as_json)
 
 
 @app.command("pause")
-def pause_cmd(gateway: Gateway = "default", reason: Reason = "", actor: Actor = None,
-              as_json: Json = False) -> None:
+def pause_cmd(
+    gateway: Gateway = "default", reason: Reason = "", actor: Actor = None, as_json: Json = False
+) -> None:
     """Hold the current weight; no checks, no promotion until resumed."""
     _act(gateway, "pause", reason, actor, as_json)
 
 
 @app.command("resume")
-def resume_cmd(gateway: Gateway = "default", reason: Reason = "", actor: Actor = None,
-               as_json: Json = False) -> None:
+def resume_cmd(
+    gateway: Gateway = "default", reason: Reason = "", actor: Actor = None, as_json: Json = False
+) -> None:
     """Continue a paused rollout (the failed-check count starts again from zero)."""
     _act(gateway, "resume", reason, actor, as_json)
 
 
 @app.command("rollback")
-def rollback_cmd(gateway: Gateway = "default", reason: Reason = "", actor: Actor = None,
-                 as_json: Json = False) -> None:
+def rollback_cmd(
+    gateway: Gateway = "default", reason: Reason = "", actor: Actor = None, as_json: Json = False
+) -> None:
     """Stop sending new conversations to homeport now."""
     _act(gateway, "rollback", reason, actor, as_json)
 
@@ -165,8 +181,9 @@ def rollback_cmd(gateway: Gateway = "default", reason: Reason = "", actor: Actor
 @app.command("run")
 def run_cmd(
     gateway: Gateway = "default",
-    metrics_port: Annotated[int | None, typer.Option(help="Serve gauges on 127.0.0.1:PORT.")
-                            ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve gauges on 127.0.0.1:PORT.")
+    ] = None,
     once: Annotated[bool, typer.Option(help="One tick, then exit.")] = False,
     as_json: Json = False,
 ) -> None:
@@ -180,7 +197,7 @@ def run_cmd(
             decision = controller.tick()
             if decision is not None:
                 if as_json:
-                    print_json(_decision(decision))
+                    print_json(decision_dict(decision))
                 else:
                     console.print(f"{decision.action}: {decision.reason}", highlight=False)
             row = current(controller.db, gateway)
@@ -194,7 +211,8 @@ def report_cmd(
     gateway: Gateway = "default",
     step: Annotated[str | None, typer.Option(help="Only this step (e.g. canary-5).")] = None,
     out: Annotated[Path, typer.Option(help="Where to write the HTML.")] = Path(
-        "rollout-report.html"),
+        "rollout-report.html"
+    ),
 ) -> None:
     """An HTML report per step: gate values at each check, decisions, worst differences."""
     with _controller(gateway) as controller:

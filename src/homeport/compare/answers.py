@@ -79,8 +79,12 @@ class Judgement:
             "outcome": self.outcome.value,
             "decided_by": self.decided_by,
             "verdicts": [
-                {"comparator": v.comparator, "outcome": v.outcome.value, "detail": v.detail,
-                 "score": v.score}
+                {
+                    "comparator": v.comparator,
+                    "outcome": v.outcome.value,
+                    "detail": v.detail,
+                    "score": v.score,
+                }
                 for v in self.verdicts
             ],
         }

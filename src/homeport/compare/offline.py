@@ -53,8 +53,10 @@ class TurnResult:
             "conversation_id": self.conversation_id,
             "index": self.index,
             "question": self.question,
-            "context": {"response_format": self.context.response_format,
-                        "tools": list(self.context.tools)},
+            "context": {
+                "response_format": self.context.response_format,
+                "tools": list(self.context.tools),
+            },
             "baseline": self.baseline.to_dict(),
             "candidate": self.candidate.to_dict(),
             "judgement": self.judgement.to_dict(),
@@ -87,8 +89,12 @@ class OfflineComparison:
 
     def _score(self, transcript: Transcript, index: int, exchange: Exchange) -> TurnResult:
         agent = transcript.agent
-        context = TurnContext(question=exchange.question, response_format=agent.response_format,
-                              tools=agent.tools, agent_id=agent.id)
+        context = TurnContext(
+            question=exchange.question,
+            response_format=agent.response_format,
+            tools=agent.tools,
+            agent_id=agent.id,
+        )
         candidate = self.candidate.answer(agent, exchange)
         noise_source = None
         noise = None
@@ -103,27 +109,41 @@ class OfflineComparison:
                 again = self.candidate.answer(agent, exchange)
                 noise_source, noise = "candidate", self.pipeline.judge(candidate, again, context)
         return TurnResult(
-            key=f"{transcript.conversation_id}#{index}", agent_id=agent.id,
-            agent_name=agent.name, conversation_id=transcript.conversation_id, index=index,
-            question=exchange.question, context=context, baseline=baseline, candidate=candidate,
+            key=f"{transcript.conversation_id}#{index}",
+            agent_id=agent.id,
+            agent_name=agent.name,
+            conversation_id=transcript.conversation_id,
+            index=index,
+            question=exchange.question,
+            context=context,
+            baseline=baseline,
+            candidate=candidate,
             judgement=self.pipeline.judge(baseline, candidate, context),
-            noise_source=noise_source, noise=noise,
+            noise_source=noise_source,
+            noise=noise,
         )
 
     def run(
-        self, transcripts: list[Transcript], out_dir: Path,
+        self,
+        transcripts: list[Transcript],
+        out_dir: Path,
         progress: Callable[[int, int], None] | None = None,
     ) -> Iterator[TurnResult]:
         """Score every exchange not already in ``out_dir``; yields results as they finish."""
         out_dir.mkdir(parents=True, exist_ok=True)
         done = {row["key"] for row in read_results(out_dir)}
-        todo = [(t, i, e) for t in transcripts for i, e in enumerate(t.exchanges)
-                if f"{t.conversation_id}#{i}" not in done]
+        todo = [
+            (t, i, e)
+            for t in transcripts
+            for i, e in enumerate(t.exchanges)
+            if f"{t.conversation_id}#{i}" not in done
+        ]
         total, finished = len(todo) + len(done), len(done)
         lock = threading.Lock()
-        with (out_dir / RESULTS).open("ab") as handle, ThreadPoolExecutor(
-            max_workers=max(1, self.concurrency)
-        ) as pool:
+        with (
+            (out_dir / RESULTS).open("ab") as handle,
+            ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool,
+        ):
             for result in pool.map(lambda job: self._score(*job), todo):
                 with lock:
                     handle.write(orjson.dumps(result.to_dict()) + b"\n")

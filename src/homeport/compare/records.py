@@ -39,22 +39,30 @@ def _context_dict(context: TurnContext) -> dict[str, Any]:
 def pair_row(pair: ShadowPair) -> dict[str, Any]:
     """The record of a shadow pair: baseline is the managed side's answer, whichever served."""
     managed, homeport = (
-        (pair.primary, pair.candidate) if pair.side is Upstream.MANAGED
+        (pair.primary, pair.candidate)
+        if pair.side is Upstream.MANAGED
         else (pair.candidate, pair.primary)
     )
     context = context_of(pair.request)
     baseline, candidate = answer_of(managed), answer_of(homeport)
     comparable = baseline is not None and candidate is not None
     return {
-        "id": pair.pair_id, "kind": SHADOW, "created_at": pair.created_at, "phase": pair.phase,
-        "conversation_key": pair.conversation_key, "agent_id": context.agent_id,
-        "question": context.question, "context": _context_dict(context),
+        "id": pair.pair_id,
+        "kind": SHADOW,
+        "created_at": pair.created_at,
+        "phase": pair.phase,
+        "conversation_key": pair.conversation_key,
+        "agent_id": context.agent_id,
+        "question": context.question,
+        "context": _context_dict(context),
         "baseline": baseline.to_dict() if baseline else {},
         "candidate": candidate.to_dict() if candidate else {},
-        "baseline_error": not managed.ok, "candidate_error": not homeport.ok,
+        "baseline_error": not managed.ok,
+        "candidate_error": not homeport.ok,
         "outcome": None if comparable else NOT_COMPARABLE,
         "scored_at": None if comparable else pair.created_at,
-        "verdicts": [], "raw": pair.to_dict(),
+        "verdicts": [],
+        "raw": pair.to_dict(),
     }
 
 
@@ -86,19 +94,26 @@ def score_pending(db: Database, pipeline: Pipeline, *, limit: int = 1000) -> int
     serialises writers anyway.
     """
     with db.session() as session:
-        query = (select(ComparisonRecord).where(ComparisonRecord.scored_at.is_(None))
-                 .order_by(ComparisonRecord.seq).limit(limit))
+        query = (
+            select(ComparisonRecord)
+            .where(ComparisonRecord.scored_at.is_(None))
+            .order_by(ComparisonRecord.seq)
+            .limit(limit)
+        )
         if db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = session.scalars(query).all()
         now = time.time()
         for row in rows:
-            context = TurnContext(question=row.question,
-                                  response_format=row.context.get("response_format"),
-                                  tools=tuple(row.context.get("tools") or ()),
-                                  agent_id=row.agent_id)
-            judgement = pipeline.judge(Answer.from_dict(row.baseline),
-                                       Answer.from_dict(row.candidate), context)
+            context = TurnContext(
+                question=row.question,
+                response_format=row.context.get("response_format"),
+                tools=tuple(row.context.get("tools") or ()),
+                agent_id=row.agent_id,
+            )
+            judgement = pipeline.judge(
+                Answer.from_dict(row.baseline), Answer.from_dict(row.candidate), context
+            )
             row.outcome = judgement.outcome.value
             row.decided_by = judgement.decided_by
             row.verdicts = judgement.to_dict()["verdicts"]
@@ -113,7 +128,11 @@ class Tally:
 
 
 def tally(
-    db: Database, *, kind: str, since: float | None = None, rollout_id: str | None = None,
+    db: Database,
+    *,
+    kind: str,
+    since: float | None = None,
+    rollout_id: str | None = None,
 ) -> Tally:
     """Scored records of ``kind`` (from ``since``; of ``rollout_id``) and how many disagreed."""
     disagree = func.sum(case((ComparisonRecord.outcome != Outcome.SAME.value, 1), else_=0))
@@ -132,12 +151,16 @@ def tally(
 def conversations_since(db: Database, *, kind: str, since: float) -> int:
     """Distinct conversations among records of ``kind`` created from ``since``."""
     with db.sessions() as session:
-        return int(session.scalar(
-            select(func.count(func.distinct(ComparisonRecord.conversation_key))).where(
-                ComparisonRecord.kind == kind, ComparisonRecord.created_at >= since,
-                ComparisonRecord.conversation_key.is_not(None),
+        return int(
+            session.scalar(
+                select(func.count(func.distinct(ComparisonRecord.conversation_key))).where(
+                    ComparisonRecord.kind == kind,
+                    ComparisonRecord.created_at >= since,
+                    ComparisonRecord.conversation_key.is_not(None),
+                )
             )
-        ) or 0)
+            or 0
+        )
 
 
 def record_offline(db: Database, rollout_id: str, results: Iterable[dict[str, Any]]) -> int:
@@ -147,23 +170,41 @@ def record_offline(db: Database, rollout_id: str, results: Iterable[dict[str, An
     with db.session() as session:
         for row in results:
             judgement = row["judgement"]
-            common = {"rollout_id": rollout_id, "created_at": now, "phase": "offline",
-                      "conversation_key": row["conversation_id"], "agent_id": row["agent_id"],
-                      "question": row["question"], "context": row.get("context") or {},
-                      "scored_at": now}
-            session.add(ComparisonRecord(
-                id=new_id("cmp"), kind=OFFLINE, baseline=row["baseline"],
-                candidate=row["candidate"], baseline_error=bool(row["baseline"].get("error")),
-                candidate_error=bool(row["candidate"].get("error")),
-                outcome=judgement["outcome"], decided_by=judgement["decided_by"],
-                verdicts=judgement["verdicts"], **common,
-            ))
+            common = {
+                "rollout_id": rollout_id,
+                "created_at": now,
+                "phase": "offline",
+                "conversation_key": row["conversation_id"],
+                "agent_id": row["agent_id"],
+                "question": row["question"],
+                "context": row.get("context") or {},
+                "scored_at": now,
+            }
+            session.add(
+                ComparisonRecord(
+                    id=new_id("cmp"),
+                    kind=OFFLINE,
+                    baseline=row["baseline"],
+                    candidate=row["candidate"],
+                    baseline_error=bool(row["baseline"].get("error")),
+                    candidate_error=bool(row["candidate"].get("error")),
+                    outcome=judgement["outcome"],
+                    decided_by=judgement["decided_by"],
+                    verdicts=judgement["verdicts"],
+                    **common,
+                )
+            )
             stored += 1
             if row.get("noise"):
-                session.add(ComparisonRecord(
-                    id=new_id("cmp"), kind=NOISE, outcome=row["noise"]["outcome"],
-                    decided_by=row["noise"]["decided_by"], verdicts=row["noise"]["verdicts"],
-                    **common,
-                ))
+                session.add(
+                    ComparisonRecord(
+                        id=new_id("cmp"),
+                        kind=NOISE,
+                        outcome=row["noise"]["outcome"],
+                        decided_by=row["noise"]["decided_by"],
+                        verdicts=row["noise"]["verdicts"],
+                        **common,
+                    )
+                )
                 stored += 1
     return stored

@@ -33,10 +33,15 @@ def responses_tools(agent: AgentSpec) -> list[dict[str, Any]]:
         kind = tool.get("type")
         if kind == "function":
             function = tool.get("function", tool)
-            tools.append({"type": "function", "name": function["name"],
-                          "description": function.get("description"),
-                          "parameters": function.get("parameters") or {"type": "object"},
-                          "strict": bool(function.get("strict"))})
+            tools.append(
+                {
+                    "type": "function",
+                    "name": function["name"],
+                    "description": function.get("description"),
+                    "parameters": function.get("parameters") or {"type": "object"},
+                    "strict": bool(function.get("strict")),
+                }
+            )
         elif kind == "file_search":
             stores = (agent.tool_resources.get("file_search") or {}).get("vector_store_ids", [])
             if stores:
@@ -53,8 +58,12 @@ def responses_format(response_format: Any) -> dict[str, Any] | None:
         return {"type": "json_object"}
     if response_format.get("type") == "json_schema":
         inner = response_format.get("json_schema", response_format)
-        return {"type": "json_schema", "name": inner.get("name", "output"),
-                "schema": inner.get("schema", {}), "strict": bool(inner.get("strict"))}
+        return {
+            "type": "json_schema",
+            "name": inner.get("name", "output"),
+            "schema": inner.get("schema", {}),
+            "strict": bool(inner.get("strict")),
+        }
     return None
 
 
@@ -76,16 +85,20 @@ def chat_messages(agent: AgentSpec, items: tuple[Record, ...]) -> list[dict[str,
         if item["type"] == "message":
             messages.append({"role": item["role"], "content": item["text"]})
         elif item["type"] == "function_call":
-            call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": item["name"], "arguments": item["arguments"]}}
+            call = {
+                "id": item["call_id"],
+                "type": "function",
+                "function": {"name": item["name"], "arguments": item["arguments"]},
+            }
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant" and "tool_calls" in last:
                 last["tool_calls"].append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif item["type"] == "function_call_output":
-            messages.append({"role": "tool", "tool_call_id": item["call_id"],
-                             "content": str(item["output"])})
+            messages.append(
+                {"role": "tool", "tool_call_id": item["call_id"], "content": str(item["output"])}
+            )
     return messages
 
 
@@ -111,8 +124,12 @@ class OpenAITarget:
     timeout_seconds: float = 120.0
 
     def __post_init__(self) -> None:
-        self.client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key,
-                                    timeout=self.timeout_seconds, max_retries=0)
+        self.client = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=self.api_key,
+            timeout=self.timeout_seconds,
+            max_retries=0,
+        )
 
     def answer(self, agent: AgentSpec, exchange: Exchange) -> Answer:
         started = time.perf_counter()
@@ -142,8 +159,10 @@ class OpenAITarget:
         ttft = None
         final: Any = None
         for event in self.client.responses.create(**params):
-            if ttft is None and event.type in ("response.output_text.delta",
-                                               "response.output_item.added"):
+            if ttft is None and event.type in (
+                "response.output_text.delta",
+                "response.output_item.added",
+            ):
                 ttft = time.perf_counter() - started
             if event.type in ("response.completed", "response.incomplete", "response.failed"):
                 final = event.response
@@ -165,8 +184,12 @@ class OpenAITarget:
                 calls.append(ToolCall(item.name, item.arguments))
         usage = final.usage
         return Answer(
-            text="".join(texts), tool_calls=tuple(calls), refusal=refusal, latency_s=latency,
-            ttft_s=ttft, input_tokens=usage.input_tokens if usage else None,
+            text="".join(texts),
+            tool_calls=tuple(calls),
+            refusal=refusal,
+            latency_s=latency,
+            ttft_s=ttft,
+            input_tokens=usage.input_tokens if usage else None,
             output_tokens=usage.output_tokens if usage else None,
         )
 
@@ -179,11 +202,18 @@ class OpenAITarget:
         }
         functions = [t for t in responses_tools(agent) if t["type"] == "function"]
         if functions:
-            params["tools"] = [{"type": "function", "function": {
-                k: v for k, v in t.items() if k in ("name", "description", "parameters")}}
-                for t in functions]
+            params["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        k: v for k, v in t.items() if k in ("name", "description", "parameters")
+                    },
+                }
+                for t in functions
+            ]
         if isinstance(agent.response_format, dict) and agent.response_format.get("type") in (
-            "json_object", "json_schema"
+            "json_object",
+            "json_schema",
         ):
             params["response_format"] = agent.response_format
         for key in ("temperature", "top_p"):
@@ -211,7 +241,8 @@ class OpenAITarget:
             text="".join(text),
             tool_calls=tuple(ToolCall(n, a or "{}") for _, (n, a) in sorted(calls.items())),
             refusal="".join(refusal) or None,
-            latency_s=time.perf_counter() - started, ttft_s=ttft,
+            latency_s=time.perf_counter() - started,
+            ttft_s=ttft,
             input_tokens=usage.prompt_tokens if usage else None,
             output_tokens=usage.completion_tokens if usage else None,
         )

@@ -36,7 +36,8 @@ def _side(rows: list[dict[str, Any]], side: str) -> dict[str, Any]:
         "input_tokens": sum(tokens_in),
         "output_tokens": sum(tokens_out),
         "tokens_per_turn": (sum(tokens_in) + sum(tokens_out)) / len(tokens_in)
-        if tokens_in else None,
+        if tokens_in
+        else None,
     }
 
 
@@ -44,10 +45,14 @@ def _difference(row: dict[str, Any]) -> dict[str, Any]:
     verdicts = row["judgement"]["verdicts"]
     last = verdicts[-1] if verdicts else {}
     return {
-        "key": row["key"], "question": row["question"],
-        "baseline": shown_answer(row["baseline"]), "candidate": shown_answer(row["candidate"]),
-        "outcome": row["judgement"]["outcome"], "decided_by": row["judgement"]["decided_by"],
-        "detail": last.get("detail", ""), "score": last.get("score"),
+        "key": row["key"],
+        "question": row["question"],
+        "baseline": shown_answer(row["baseline"]),
+        "candidate": shown_answer(row["candidate"]),
+        "outcome": row["judgement"]["outcome"],
+        "decided_by": row["judgement"]["decided_by"],
+        "detail": last.get("detail", ""),
+        "score": last.get("score"),
     }
 
 
@@ -66,27 +71,40 @@ def agent_report(rows: list[dict[str, Any]], *, delta: float, confidence: float)
     noise_n = len(noise_rows)
     noise_diff = sum(1 for r in noise_rows if r["noise"]["outcome"] != "same")
     out: dict[str, Any] = {
-        "agent_id": rows[0]["agent_id"], "agent_name": rows[0]["agent_name"],
-        "turns": n, "conversations": len({r["conversation_id"] for r in rows}),
-        "equivalent": same, "equivalence_rate": same / n if n else None,
+        "agent_id": rows[0]["agent_id"],
+        "agent_name": rows[0]["agent_name"],
+        "turns": n,
+        "conversations": len({r["conversation_id"] for r in rows}),
+        "equivalent": same,
+        "equivalence_rate": same / n if n else None,
         "equivalence_interval": [low, high],
-        "noise": None, "beyond_noise": None,
+        "noise": None,
+        "beyond_noise": None,
         "decided_by": dict(Counter(r["judgement"]["decided_by"] or "unsure" for r in rows)),
-        "baseline": _side(rows, "baseline"), "candidate": _side(rows, "candidate"),
+        "baseline": _side(rows, "baseline"),
+        "candidate": _side(rows, "candidate"),
     }
     if noise_n:
         nlow, nhigh = wilson_interval(noise_diff, noise_n)
-        out["noise"] = {"source": noise_rows[0]["noise_source"], "turns": noise_n,
-                        "disagreements": noise_diff, "rate": noise_diff / noise_n,
-                        "interval": [nlow, nhigh]}
-        excess = excess_disagreement(n - same, n, noise_diff, noise_n, delta=delta,
-                                     confidence=confidence)
-        out["beyond_noise"] = {"estimate": excess.difference.estimate,
-                               "low": excess.difference.low, "high": excess.difference.high,
-                               "delta": delta, "status": excess.status}
+        out["noise"] = {
+            "source": noise_rows[0]["noise_source"],
+            "turns": noise_n,
+            "disagreements": noise_diff,
+            "rate": noise_diff / noise_n,
+            "interval": [nlow, nhigh],
+        }
+        excess = excess_disagreement(
+            n - same, n, noise_diff, noise_n, delta=delta, confidence=confidence
+        )
+        out["beyond_noise"] = {
+            "estimate": excess.difference.estimate,
+            "low": excess.difference.low,
+            "high": excess.difference.high,
+            "delta": delta,
+            "status": excess.status,
+        }
     different = [r for r in rows if r["judgement"]["outcome"] != "same"]
-    different.sort(key=lambda r: (r["judgement"]["outcome"] != "different",
-                                  _score(r)))
+    different.sort(key=lambda r: (r["judgement"]["outcome"] != "different", _score(r)))
     out["worst"] = [_difference(r) for r in different[:WORST]]
     return out
 
@@ -97,16 +115,21 @@ def _score(row: dict[str, Any]) -> float:
     return 0.0 if score is None else float(score)
 
 
-def build_report(rows: Iterable[dict[str, Any]], *, delta: float = 0.03,
-                 confidence: float = 0.95) -> dict[str, Any]:
+def build_report(
+    rows: Iterable[dict[str, Any]], *, delta: float = 0.03, confidence: float = 0.95
+) -> dict[str, Any]:
     by_agent: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_agent.setdefault(row["agent_id"], []).append(row)
     agents = [agent_report(r, delta=delta, confidence=confidence) for r in by_agent.values()]
     total = sum(a["turns"] for a in agents)
     same = sum(a["equivalent"] for a in agents)
-    return {"turns": total, "equivalent": same,
-            "equivalence_rate": same / total if total else None, "agents": agents}
+    return {
+        "turns": total,
+        "equivalent": same,
+        "equivalence_rate": same / total if total else None,
+        "agents": agents,
+    }
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -120,18 +143,29 @@ def _secs(value: float | None) -> str:
 
 def _summary_lines(agent: dict[str, Any]) -> list[tuple[str, str]]:
     low, high = agent["equivalence_interval"]
-    lines = [("turns / conversations", f"{agent['turns']} / {agent['conversations']}"),
-             ("equivalence", f"{_pct(agent['equivalence_rate'])} "
-                             f"(95% Wilson {_pct(low)}-{_pct(high)})")]
+    lines = [
+        ("turns / conversations", f"{agent['turns']} / {agent['conversations']}"),
+        ("equivalence", f"{_pct(agent['equivalence_rate'])} (95% Wilson {_pct(low)}-{_pct(high)})"),
+    ]
     noise, beyond = agent["noise"], agent["beyond_noise"]
     if noise:
-        lines.append(("noise floor", f"{_pct(noise['rate'])} disagreement, "
-                                     f"{noise['source']} against itself ({noise['turns']} turns)"))
+        lines.append(
+            (
+                "noise floor",
+                f"{_pct(noise['rate'])} disagreement, "
+                f"{noise['source']} against itself ({noise['turns']} turns)",
+            )
+        )
     if beyond:
-        lines.append(("beyond noise", f"{beyond['estimate'] * 100:+.1f} pp "
-                                      f"({beyond['low'] * 100:+.1f} to {beyond['high'] * 100:+.1f})"
-                                      f" vs delta {beyond['delta'] * 100:.1f} pp: "
-                                      f"{beyond['status']}"))
+        lines.append(
+            (
+                "beyond noise",
+                f"{beyond['estimate'] * 100:+.1f} pp "
+                f"({beyond['low'] * 100:+.1f} to {beyond['high'] * 100:+.1f})"
+                f" vs delta {beyond['delta'] * 100:.1f} pp: "
+                f"{beyond['status']}",
+            )
+        )
     lines.append(("decided by", ", ".join(f"{k} {v}" for k, v in agent["decided_by"].items())))
     return lines
 
@@ -149,20 +183,33 @@ def _cost_rows(agent: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    out = ["# Equivalence report", "",
-           f"{report['turns']} turns, {_pct(report['equivalence_rate'])} equivalent.", ""]
+    out = [
+        "# Equivalence report",
+        "",
+        f"{report['turns']} turns, {_pct(report['equivalence_rate'])} equivalent.",
+        "",
+    ]
     for agent in report["agents"]:
         out += [f"## {agent['agent_name'] or agent['agent_id']}", ""]
         out += [f"- **{k}**: {v}" for k, v in _summary_lines(agent)]
         out += ["", "| | baseline | candidate |", "| --- | --- | --- |"]
         out += [f"| {a} | {b} | {c} |" for a, b, c in _cost_rows(agent)]
         if agent["worst"]:
-            out += ["", "### Worst differences", "",
-                    "| turn | question | baseline | candidate | why |",
-                    "| --- | --- | --- | --- | --- |"]
+            out += [
+                "",
+                "### Worst differences",
+                "",
+                "| turn | question | baseline | candidate | why |",
+                "| --- | --- | --- | --- | --- |",
+            ]
             for d in agent["worst"]:
-                cells = [d["key"], d["question"], d["baseline"], d["candidate"],
-                         f"{d['decided_by'] or 'unsure'}: {d['detail']}"]
+                cells = [
+                    d["key"],
+                    d["question"],
+                    d["baseline"],
+                    d["candidate"],
+                    f"{d['decided_by'] or 'unsure'}: {d['detail']}",
+                ]
                 out.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
         out.append("")
     return "\n".join(out)
@@ -174,32 +221,52 @@ def _md_cell(text: str, limit: int = 160) -> str:
 
 
 def render_html(report: dict[str, Any]) -> str:
-    bars = [Bar(a["agent_name"] or a["agent_id"], a["equivalence_rate"] or 0.0,
-                *a["equivalence_interval"]) for a in report["agents"]]
-    body = [f"<h1>Equivalence report</h1><p>{report['turns']} turns, "
-            f"{_pct(report['equivalence_rate'])} equivalent.</p>",
-            bar_chart(bars, title="Equivalence rate (95% Wilson interval)", maximum=1.0, unit="%")]
+    bars = [
+        Bar(
+            a["agent_name"] or a["agent_id"],
+            a["equivalence_rate"] or 0.0,
+            *a["equivalence_interval"],
+        )
+        for a in report["agents"]
+    ]
+    body = [
+        f"<h1>Equivalence report</h1><p>{report['turns']} turns, "
+        f"{_pct(report['equivalence_rate'])} equivalent.</p>",
+        bar_chart(bars, title="Equivalence rate (95% Wilson interval)", maximum=1.0, unit="%"),
+    ]
     for agent in report["agents"]:
         body.append(f"<h2>{escape(agent['agent_name'] or agent['agent_id'])}</h2><dl>")
         body += [f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in _summary_lines(agent)]
         body.append("</dl><table><tr><th></th><th>baseline</th><th>candidate</th></tr>")
-        body += [f"<tr><td>{escape(a)}</td><td>{escape(b)}</td><td>{escape(c)}</td></tr>"
-                 for a, b, c in _cost_rows(agent)]
+        body += [
+            f"<tr><td>{escape(a)}</td><td>{escape(b)}</td><td>{escape(c)}</td></tr>"
+            for a, b, c in _cost_rows(agent)
+        ]
         body.append("</table>")
         base, cand = agent["baseline"], agent["candidate"]
-        latency = [Bar(f"{side} {q}", value) for side, data in (("baseline", base),
-                                                                 ("candidate", cand))
-                   for q, value in (("p50", data["latency_p50_s"]), ("p95", data["latency_p95_s"]))
-                   if value is not None]
+        latency = [
+            Bar(f"{side} {q}", value)
+            for side, data in (("baseline", base), ("candidate", cand))
+            for q, value in (("p50", data["latency_p50_s"]), ("p95", data["latency_p95_s"]))
+            if value is not None
+        ]
         if latency:
             body.append(bar_chart(latency, title="Latency", unit="s"))
         if agent["worst"]:
-            body.append("<h3>Worst differences</h3><table class=diff><tr><th>question</th>"
-                        "<th>baseline</th><th>candidate</th><th>why</th></tr>")
+            body.append(
+                "<h3>Worst differences</h3><table class=diff><tr><th>question</th>"
+                "<th>baseline</th><th>candidate</th><th>why</th></tr>"
+            )
             for d in agent["worst"]:
                 why = f"{d['decided_by'] or 'unsure'}: {d['detail']}"
-                body.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in (
-                    d["question"], d["baseline"], d["candidate"], why)) + "</tr>")
+                body.append(
+                    "<tr>"
+                    + "".join(
+                        f"<td>{escape(c)}</td>"
+                        for c in (d["question"], d["baseline"], d["candidate"], why)
+                    )
+                    + "</tr>"
+                )
             body.append("</table>")
     return page("homeport equivalence report", "".join(body))
 

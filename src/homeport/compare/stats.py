@@ -112,11 +112,17 @@ class Excess:
 
 
 def excess_disagreement(
-    disagreements: int, n: int, noise_disagreements: int, noise_n: int, *, delta: float,
+    disagreements: int,
+    n: int,
+    noise_disagreements: int,
+    noise_n: int,
+    *,
+    delta: float,
     confidence: float = 0.95,
 ) -> Excess:
     """One-sided test of ``disagreement - noise > delta`` with Newcombe's interval."""
-    diff = newcombe_interval(disagreements, n, noise_disagreements, noise_n,
-                             z_one_sided(confidence))
+    diff = newcombe_interval(
+        disagreements, n, noise_disagreements, noise_n, z_one_sided(confidence)
+    )
     status = "pass" if diff.estimate <= delta else "fail" if diff.low > delta else "marginal"
     return Excess(diff, delta, status)

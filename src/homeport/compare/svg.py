@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -17,39 +17,61 @@ class Bar:
     high: float | None = None
 
 
-def bar_chart(bars: Sequence[Bar], *, title: str, maximum: float | None = None,
-              unit: str = "", width: int = 560) -> str:
+def bar_chart(
+    bars: Sequence[Bar],
+    *,
+    title: str,
+    maximum: float | None = None,
+    unit: str = "",
+    width: int = 560,
+) -> str:
     """Horizontal bars with optional interval whiskers (e.g. a Wilson interval)."""
     row, left, right = 26, 180, 70
     top = maximum or max([b.high or b.value for b in bars] + [1e-9])
     span = width - left - right
     height = 30 + row * len(bars)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="{escape(title)}">',
-             f'<text x="4" y="16" font-size="13" font-weight="bold">{escape(title)}</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(title)}">',
+        f'<text x="4" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
+    ]
     for n, bar in enumerate(bars):
         y = 26 + n * row
         length = span * max(0.0, bar.value) / top
         parts.append(f'<text x="4" y="{y + 14}" font-size="12">{escape(bar.label[:28])}</text>')
-        parts.append(f'<rect x="{left}" y="{y + 3}" width="{length:.1f}" height="14" '
-                     f'fill="{_PALETTE[n % len(_PALETTE)]}"/>')
+        parts.append(
+            f'<rect x="{left}" y="{y + 3}" width="{length:.1f}" height="14" '
+            f'fill="{_PALETTE[n % len(_PALETTE)]}"/>'
+        )
         if bar.low is not None and bar.high is not None:
             x1, x2 = left + span * bar.low / top, left + span * bar.high / top
-            parts.append(f'<line x1="{x1:.1f}" y1="{y + 10}" x2="{x2:.1f}" y2="{y + 10}" '
-                         'stroke="#111" stroke-width="1.5"/>')
-        parts.append(f'<text x="{left + length + 4:.1f}" y="{y + 14}" font-size="11">'
-                     f'{escape(_fmt(bar.value, unit))}</text>')
+            parts.append(
+                f'<line x1="{x1:.1f}" y1="{y + 10}" x2="{x2:.1f}" y2="{y + 10}" '
+                'stroke="#111" stroke-width="1.5"/>'
+            )
+        parts.append(
+            f'<text x="{left + length + 4:.1f}" y="{y + 14}" font-size="11">'
+            f"{escape(_fmt(bar.value, unit))}</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def line_chart(series: dict[str, Sequence[tuple[float, float]]], *, title: str,
-               unit: str = "", width: int = 560, height: int = 200) -> str:
+def line_chart(
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    title: str,
+    unit: str = "",
+    width: int = 560,
+    height: int = 200,
+) -> str:
     """Lines over a shared x axis (e.g. a gate's value at each check of a step)."""
     points = [p for values in series.values() for p in values]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="{escape(title)}">',
-             f'<text x="4" y="16" font-size="13" font-weight="bold">{escape(title)}</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(title)}">',
+        f'<text x="4" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
+    ]
     if points:
         x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
         y1 = max(max(p[1] for p in points), 1e-9)
@@ -60,17 +82,22 @@ def line_chart(series: dict[str, Sequence[tuple[float, float]]], *, title: str,
             px = left + (plot_w * (x - x0) / (x1 - x0) if x1 > x0 else plot_w / 2)
             return f"{px:.1f},{bottom - plot_h * y / y1:.1f}"
 
-        parts.append(f'<line x1="{left}" y1="{bottom}" x2="{left + plot_w}" y2="{bottom}" '
-                     'stroke="#999"/>')
-        parts.append(f'<text x="4" y="{top_margin + 10}" font-size="10">'
-                     f'{escape(_fmt(y1, unit))}</text>')
+        parts.append(
+            f'<line x1="{left}" y1="{bottom}" x2="{left + plot_w}" y2="{bottom}" stroke="#999"/>'
+        )
+        parts.append(
+            f'<text x="4" y="{top_margin + 10}" font-size="10">{escape(_fmt(y1, unit))}</text>'
+        )
         for n, (name, values) in enumerate(series.items()):
             colour = _PALETTE[n % len(_PALETTE)]
             coords = " ".join(at(x, y) for x, y in values)
-            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
-                         f'points="{coords}"/>')
-            parts.append(f'<text x="{left + 8 + 120 * n}" y="{height - 4}" font-size="11" '
-                         f'fill="{colour}">{escape(name)}</text>')
+            parts.append(
+                f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>'
+            )
+            parts.append(
+                f'<text x="{left + 8 + 120 * n}" y="{height - 4}" font-size="11" '
+                f'fill="{colour}">{escape(name)}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 

@@ -43,11 +43,15 @@ class AgentSpec:
     @classmethod
     def from_record(cls, record: Record) -> AgentSpec:
         return cls(
-            id=record["id"], name=record.get("name"), model=record.get("model") or "",
-            instructions=record.get("instructions"), tools=tuple(record.get("tools") or ()),
+            id=record["id"],
+            name=record.get("name"),
+            model=record.get("model") or "",
+            instructions=record.get("instructions"),
+            tools=tuple(record.get("tools") or ()),
             tool_resources=record.get("tool_resources") or {},
             response_format=record.get("response_format"),
-            temperature=record.get("temperature"), top_p=record.get("top_p"),
+            temperature=record.get("temperature"),
+            top_p=record.get("top_p"),
         )
 
 
@@ -124,8 +128,8 @@ class StoreRecords:
 
     def _scoped(self, model: Any) -> Any:
         query = select(model).order_by(model.seq)
-        return query if self.project_id is None else query.where(
-            model.project_id == self.project_id
+        return (
+            query if self.project_id is None else query.where(model.project_id == self.project_id)
         )
 
     def _rows(self, query: Any, names: tuple[str, ...]) -> Iterator[Record]:
@@ -134,31 +138,49 @@ class StoreRecords:
                 yield _row(obj, names)
 
     def agents(self) -> Iterator[Record]:
-        names = ("id", "name", "model", "instructions", "tools", "tool_resources",
-                 "response_format", "temperature", "top_p")
+        names = (
+            "id",
+            "name",
+            "model",
+            "instructions",
+            "tools",
+            "tool_resources",
+            "response_format",
+            "temperature",
+            "top_p",
+        )
         return self._rows(self._scoped(Agent), names)
 
     def conversations(self) -> Iterator[Record]:
         return self._rows(self._scoped(Conversation), ("id",))
 
     def items(self, conversation_ids: set[str]) -> Iterator[Record]:
-        names = ("id", "conversation_id", "created_at", "type", "role", "content", "run_id",
-                 "data")
+        names = ("id", "conversation_id", "created_at", "type", "role", "content", "run_id", "data")
         return self._rows(
             self._scoped(Item).where(Item.conversation_id.in_(conversation_ids)), names
         )
 
     def runs(self, conversation_ids: set[str] | None) -> Iterator[Record]:
-        names = ("id", "conversation_id", "agent_id", "status", "model", "last_error", "usage",
-                 "created_at", "started_at", "completed_at", "failed_at")
+        names = (
+            "id",
+            "conversation_id",
+            "agent_id",
+            "status",
+            "model",
+            "last_error",
+            "usage",
+            "created_at",
+            "started_at",
+            "completed_at",
+            "failed_at",
+        )
         query = self._scoped(Run)
         if conversation_ids is not None:
             query = query.where(Run.conversation_id.in_(conversation_ids))
         return self._rows(query, names)
 
     def run_steps(self, conversation_ids: set[str]) -> Iterator[Record]:
-        names = ("id", "run_id", "conversation_id", "type", "status", "step_details",
-                 "created_at")
+        names = ("id", "run_id", "conversation_id", "type", "status", "step_details", "created_at")
         return self._rows(
             self._scoped(RunStep).where(RunStep.conversation_id.in_(conversation_ids)), names
         )
@@ -190,39 +212,77 @@ def _stream(items: list[Record], steps: list[Record], runs: dict[str, Record]) -
         kind, data = item["type"], item.get("data") or {}
         if kind == "message" and item.get("role") in ("user", "assistant"):
             rank = _CLIENT if item["role"] == "user" else _ASSISTANT
-            add(item["created_at"], rank, {"type": "message", "role": item["role"],
-                                            "text": content_text(item.get("content"))},
-                item.get("run_id"))
+            add(
+                item["created_at"],
+                rank,
+                {
+                    "type": "message",
+                    "role": item["role"],
+                    "text": content_text(item.get("content")),
+                },
+                item.get("run_id"),
+            )
         elif kind == "function_call":
             seen_calls.add(data.get("call_id", ""))
-            add(item["created_at"], _CALL, {"type": "function_call",
-                                            "call_id": data.get("call_id", ""),
-                                            "name": data.get("name", ""),
-                                            "arguments": data.get("arguments", "{}")},
-                item.get("run_id"))
+            add(
+                item["created_at"],
+                _CALL,
+                {
+                    "type": "function_call",
+                    "call_id": data.get("call_id", ""),
+                    "name": data.get("name", ""),
+                    "arguments": data.get("arguments", "{}"),
+                },
+                item.get("run_id"),
+            )
         elif kind == "function_call_output":
-            add(item["created_at"], _OUTPUT, {"type": "function_call_output",
-                                              "call_id": data.get("call_id", ""),
-                                              "output": data.get("output", "")}, None)
+            add(
+                item["created_at"],
+                _OUTPUT,
+                {
+                    "type": "function_call_output",
+                    "call_id": data.get("call_id", ""),
+                    "output": data.get("output", ""),
+                },
+                None,
+            )
     for step in steps:
         details = step.get("step_details") or {}
         for call in details.get("tool_calls") or ():
             function = call.get("function") if call.get("type") == "function" else None
             if function is None or call.get("id") in seen_calls:
                 continue
-            add(step["created_at"], _CALL, {"type": "function_call", "call_id": call["id"],
-                                            "name": function.get("name", ""),
-                                            "arguments": function.get("arguments") or "{}"},
-                step.get("run_id"))
+            add(
+                step["created_at"],
+                _CALL,
+                {
+                    "type": "function_call",
+                    "call_id": call["id"],
+                    "name": function.get("name", ""),
+                    "arguments": function.get("arguments") or "{}",
+                },
+                step.get("run_id"),
+            )
             if function.get("output") is not None:
-                add(step["created_at"], _OUTPUT, {"type": "function_call_output",
-                                                  "call_id": call["id"],
-                                                  "output": function["output"]}, None)
+                add(
+                    step["created_at"],
+                    _OUTPUT,
+                    {
+                        "type": "function_call_output",
+                        "call_id": call["id"],
+                        "output": function["output"],
+                    },
+                    None,
+                )
     for run in runs.values():
         if run.get("status") in ("failed", "expired", "cancelled", "incomplete"):
             error = (run.get("last_error") or {}).get("code") or run["status"]
-            add(run.get("failed_at") or run.get("completed_at") or run.get("created_at"),
-                _FAILED, {"type": "error", "error": error}, run["id"])
+            add(
+                run.get("failed_at") or run.get("completed_at") or run.get("created_at"),
+                _FAILED,
+                {"type": "error", "error": error},
+                run["id"],
+            )
     events.sort(key=lambda e: (e[0], e[1], e[2]))
     return events
 
@@ -231,8 +291,9 @@ def _recorded(outputs: list[Record]) -> Answer:
     errors = [o["error"] for o in outputs if o["type"] == "error"]
     return Answer(
         text="\n".join(o["text"] for o in outputs if o["type"] == "message"),
-        tool_calls=tuple(ToolCall(o["name"], o["arguments"]) for o in outputs
-                         if o["type"] == "function_call"),
+        tool_calls=tuple(
+            ToolCall(o["name"], o["arguments"]) for o in outputs if o["type"] == "function_call"
+        ),
         error=errors[0] if errors else None,
     )
 
@@ -281,7 +342,7 @@ def exchanges(items: list[Record], steps: list[Record], runs: dict[str, Record])
     close()
     found = []
     for n, (exchange, run) in enumerate(cut):
-        later = {r for _, r in cut[n + 1:]}
+        later = {r for _, r in cut[n + 1 :]}
         if run is not None and run not in later and run in runs:
             exchange = replace(exchange, recorded=_metered(exchange.recorded, runs[run]))
         found.append(exchange)
@@ -321,8 +382,11 @@ def load_transcripts(
         runs.setdefault(run["conversation_id"], {})[run["id"]] = run
     out = []
     for conversation_id, spec in chosen.items():
-        cut = exchanges(items.get(conversation_id, []), steps.get(conversation_id, []),
-                        runs.get(conversation_id, {}))
+        cut = exchanges(
+            items.get(conversation_id, []),
+            steps.get(conversation_id, []),
+            runs.get(conversation_id, {}),
+        )
         if cut:
             out.append(Transcript(conversation_id, spec, tuple(cut)))
     return out

@@ -8,6 +8,7 @@ creation carries no answer yet (the run is queued), so it gives ``None``: not co
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -20,8 +21,10 @@ from homeport.gateway.seams import CapturedRequest, CapturedResponse
 def _usage(usage: Any) -> tuple[int | None, int | None]:
     if not isinstance(usage, dict):
         return None, None
-    return (usage.get("input_tokens", usage.get("prompt_tokens")),
-            usage.get("output_tokens", usage.get("completion_tokens")))
+    return (
+        usage.get("input_tokens", usage.get("prompt_tokens")),
+        usage.get("output_tokens", usage.get("completion_tokens")),
+    )
 
 
 class _Collected:
@@ -72,8 +75,9 @@ class _Collected:
         for call in action.get("tool_calls") or ():
             self.answered = True
             function = call.get("function") or {}
-            self.calls[call["id"]] = ToolCall(function.get("name", ""),
-                                              function.get("arguments", "{}"))
+            self.calls[call["id"]] = ToolCall(
+                function.get("name", ""), function.get("arguments", "{}")
+            )
         if status == "completed":
             self.answered = True
             self.usage = _usage(doc.get("usage"))
@@ -101,27 +105,30 @@ class _Collected:
 
 def answer_of(captured: CapturedResponse) -> Answer | None:
     """The answer in a captured response; None when it holds none yet (a queued run)."""
-    timing = {"latency_s": captured.total_seconds, "ttft_s": captured.ttft_seconds}
+    timing = Answer(latency_s=captured.total_seconds, ttft_s=captured.ttft_seconds)
     if not captured.ok:
-        reason = captured.error or f"http {captured.status}"
-        return Answer(error=reason, **timing)
+        return replace(timing, error=captured.error or f"http {captured.status}")
     collected = _Collected()
     try:
         documents = captured.events() if captured.streamed else [captured.json()]
     except orjson.JSONDecodeError:
-        return Answer(error="unreadable body", **timing)
+        return replace(timing, error="unreadable body")
     for doc in documents:
         collected.add(doc)
     if not collected.answered:
         return None
     calls = list(collected.calls.values()) + [
-        ToolCall(name, arguments or "{}") for _, (name, arguments) in
-        sorted(collected.chunk_calls.items())
+        ToolCall(name, arguments or "{}")
+        for _, (name, arguments) in sorted(collected.chunk_calls.items())
     ]
-    return Answer(
-        text="".join(collected.text), tool_calls=tuple(calls), error=collected.error,
-        refusal="".join(collected.refusal) or None, input_tokens=collected.usage[0],
-        output_tokens=collected.usage[1], **timing,
+    return replace(
+        timing,
+        text="".join(collected.text),
+        tool_calls=tuple(calls),
+        error=collected.error,
+        refusal="".join(collected.refusal) or None,
+        input_tokens=collected.usage[0],
+        output_tokens=collected.usage[1],
     )
 
 
@@ -143,12 +150,15 @@ def context_of(request: CapturedRequest) -> TurnContext:
     if not isinstance(body, dict):
         return TurnContext()
     question = _last_user_text(
-        body.get("input") or body.get("messages") or body.get("additional_messages")
+        body.get("input")
+        or body.get("messages")
+        or body.get("additional_messages")
         or (body.get("thread") or {}).get("messages")
     )
     response_format = (body.get("text") or {}).get("format") or body.get("response_format")
     return TurnContext(
-        question=question, response_format=response_format,
+        question=question,
+        response_format=response_format,
         tools=tuple(body.get("tools") or ()),
         agent_id=body.get("assistant_id") or body.get("model"),
     )

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from homeport.engine import queue
 from homeport.engine.adapter import RunRow
@@ -37,6 +38,7 @@ log = logging.getLogger("homeport.engine")
 T = TypeVar("T")
 
 STALE_CHECK_SECONDS = 1.0
+DB_THREADS = 8
 REMOTE_POLL_SECONDS = 0.1
 
 
@@ -48,7 +50,11 @@ class Engine:
         self.bus = EventBus()
         self.providers = ProviderRegistry(services.settings)
         self.executors: dict[str, Executor] = {}
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="homeport-db")
+        # SQLite takes one writer at a time: one thread queues our transactions in order instead
+        # of letting them collide on the write lock (its busy handler backs off for milliseconds).
+        threads = 1 if services.settings.is_sqlite else DB_THREADS
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="homeport-db")
+        self._backlog = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._maintenance: asyncio.Task[None] | None = None
@@ -98,6 +104,16 @@ class Engine:
         with self.services.db.engine.begin() as conn:
             return fn(conn)
 
+    async def db_session(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn(session)`` in one ORM transaction on the same pool as ``db`` (API routes
+        that write runs use it, so their writes queue with the engine's)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._session, fn)
+
+    def _session(self, fn: Callable[[Session], T]) -> T:
+        with self.services.db.session() as session:
+            return fn(session)
+
     # -- submitting, streaming, waiting, cancelling -------------------------------------------
 
     def submit(self, run_id: str) -> None:
@@ -117,7 +133,7 @@ class Engine:
 
     def _spawn(self, run_id: str | None, claimed: RunRow | None = None) -> None:
         if len(self._tasks) >= self.settings.workers:
-            self._wake.set()  # the maintenance loop claims it when a slot frees
+            self._backlog = True  # the maintenance loop claims it when a slot frees
             return
         task = asyncio.create_task(self._execute(run_id, claimed))
         self._tasks.add(task)
@@ -127,7 +143,9 @@ class Engine:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("run task crashed", exc_info=task.exception())
-        self._wake.set()
+        if self._backlog:
+            self._backlog = False
+            self._wake.set()
 
     async def _execute(self, run_id: str | None, claimed: RunRow | None) -> None:
         from homeport.engine.executor import Executor

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Column, Connection, MetaData, Table, Text, cast
+from sqlalchemy import JSON, Column, Connection, MetaData, Table, Text, cast, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
@@ -80,5 +80,18 @@ def insert_missing(conn: Connection, name: str, rows: Sequence[Row]) -> int:
         stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
     else:
         stmt = sqlite.insert(table).on_conflict_do_nothing()
-    result = conn.execute(stmt, serialise(name, rows))
-    return max(0, int(result.rowcount))
+    present = _present(conn, name, rows)
+    conn.execute(stmt, serialise(name, rows))
+    return len(rows) - present
+
+
+def _present(conn: Connection, name: str, rows: Sequence[Row]) -> int:
+    """How many of ``rows`` exist already (executemany rowcounts are not reliable across
+    drivers, and RETURNING makes SQLite inserts several times slower)."""
+    table = Base.metadata.tables[name]
+    if name == "vector_store_files":
+        keys = [(r["vector_store_id"], r["id"]) for r in rows]
+        condition = tuple_(table.c.vector_store_id, table.c.id).in_(keys)
+    else:
+        condition = table.c.id.in_([r["id"] for r in rows])
+    return int(conn.scalar(select(func.count()).select_from(table).where(condition)) or 0)

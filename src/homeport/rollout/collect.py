@@ -31,17 +31,24 @@ class StoreEvidence:
 
     def _pinned(self, since: float) -> int:
         with self.db.sessions() as session:
-            return int(session.scalar(
-                select(func.count(func.distinct(GatewayPin.conversation))).where(
-                    GatewayPin.side == Upstream.HOMEPORT.value, GatewayPin.created_at >= since,
+            return int(
+                session.scalar(
+                    select(func.count(func.distinct(GatewayPin.conversation))).where(
+                        GatewayPin.side == Upstream.HOMEPORT.value,
+                        GatewayPin.created_at >= since,
+                    )
                 )
-            ) or 0)
+                or 0
+            )
 
     def collect(self, rollout: RolloutState, now: float) -> Evidence:
         if self.pipeline is not None:
             score_pending(self.db, self.pipeline)
-        stats = [s for s in read_side_stats(self.db, since=rollout.step_started_at)
-                 if s.phase == rollout.phase and s.window_start < now]
+        stats = [
+            s
+            for s in read_side_stats(self.db, since=rollout.step_started_at)
+            if s.phase == rollout.phase and s.window_start < now
+        ]
         pairs = tally(self.db, kind=SHADOW, since=rollout.started_at)
         noise = tally(self.db, kind=NOISE, rollout_id=rollout.id)
         if rollout.mode == Mode.SHADOW.value:
@@ -52,6 +59,8 @@ class StoreEvidence:
             managed=side_evidence(stats, Upstream.MANAGED.value),
             candidate=side_evidence(stats, Upstream.HOMEPORT.value),
             conversations=conversations,
-            pairs=pairs.pairs, disagreements=pairs.disagreements,
-            noise_pairs=noise.pairs, noise_disagreements=noise.disagreements,
+            pairs=pairs.pairs,
+            disagreements=pairs.disagreements,
+            noise_pairs=noise.pairs,
+            noise_disagreements=noise.disagreements,
         )

@@ -11,7 +11,8 @@ it was taken on, goes to the audit log. Time comes from ``clock`` so tests drive
 Rollback stops new assignments at once: the routing becomes canary at weight 0 (the gateway picks
 it up within its refresh interval). Under ``on_rollback = "finish"`` conversations pinned to
 homeport finish there; under ``"evacuate"`` the ``evacuate`` hook moves them to the managed side
-first (see ``rollout.evacuate``) and the routing then becomes passthrough.
+first and the routing then becomes passthrough. A plan asking for evacuation without a hook is
+refused when the controller is made, never silently treated as "finish".
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from homeport.config import ConfigError
 from homeport.errors import Conflict
 from homeport.gateway.seams import Mode
 from homeport.rollout import state as st
@@ -84,6 +86,11 @@ class Controller:
         self.evidence = evidence
         self.clock = clock
         self.evacuate = evacuate
+        if plan.on_rollback == "evacuate" and evacuate is None:
+            raise ConfigError(
+                "setting 'rollout.on_rollback': \"evacuate\" needs an evacuation hook, which this "
+                'deployment does not provide: use "finish"'
+            )
 
     # -- reading -------------------------------------------------------------------------------
     def step(self, row: RolloutState) -> Step | None:
@@ -96,9 +103,12 @@ class Controller:
         if step is None:
             return None
         return Readiness(
-            elapsed=now - row.step_started_at, bake=self.plan.bake(step),
-            turns=evidence.candidate.requests, min_turns=self.plan.turns(step),
-            conversations=evidence.conversations, min_conversations=self.plan.conversations(step),
+            elapsed=now - row.step_started_at,
+            bake=self.plan.bake(step),
+            turns=evidence.candidate.requests,
+            min_turns=self.plan.turns(step),
+            conversations=evidence.conversations,
+            min_conversations=self.plan.conversations(step),
         )
 
     # -- the loop ------------------------------------------------------------------------------
@@ -121,7 +131,10 @@ class Controller:
         assert readiness is not None  # a running rollout is always on a step
         with st.locked(self.db, self.rollout_id, now) as (session, row):
             if (row.version, row.status, row.last_check_at, row.failed_checks) != (
-                seen.version, seen.status, seen.last_check_at, seen.failed_checks
+                seen.version,
+                seen.status,
+                seen.last_check_at,
+                seen.failed_checks,
             ):
                 return None
             decision = self._act_on(session, row, now, check, readiness, evidence)
@@ -129,33 +142,63 @@ class Controller:
             self._after_rollback()
         return decision
 
-    def _act_on(self, session: Any, row: RolloutState, now: float, check: Check,
-                readiness: Readiness, evidence: Evidence) -> RolloutDecision:
+    def _act_on(
+        self,
+        session: Any,
+        row: RolloutState,
+        now: float,
+        check: Check,
+        readiness: Readiness,
+        evidence: Evidence,
+    ) -> RolloutDecision:
         row.last_check_at = now
-        proof = {"check": check.to_dict(), "evidence": evidence.summary(),
-                 "readiness": readiness.to_dict()}
+        proof = {
+            "check": check.to_dict(),
+            "evidence": evidence.summary(),
+            "readiness": readiness.to_dict(),
+        }
         status = check.status
         if status is GateStatus.FAIL:
             row.failed_checks += 1
             if row.failed_checks >= self.plan.max_failed_checks:
                 reason = f"{row.failed_checks} failed checks in a row: {check.reason()}"
                 return self._rollback(session, row, now, CONTROLLER, reason, proof)
-            reason = (f"failed check {row.failed_checks}/{self.plan.max_failed_checks}: "
-                      f"{check.reason()}")
-            return st.decide(session, row, now=now, action="check", actor=CONTROLLER,
-                             reason=reason, evidence=proof)
+            reason = (
+                f"failed check {row.failed_checks}/{self.plan.max_failed_checks}: {check.reason()}"
+            )
+            return st.decide(
+                session,
+                row,
+                now=now,
+                action="check",
+                actor=CONTROLLER,
+                reason=reason,
+                evidence=proof,
+            )
         if status is GateStatus.MARGINAL and readiness.ready:
             return st.decide(
-                session, row, now=now, action="pause", actor=CONTROLLER,
-                reason=f"marginal, a person decides: {check.reason()}", evidence=proof,
+                session,
+                row,
+                now=now,
+                action="pause",
+                actor=CONTROLLER,
+                reason=f"marginal, a person decides: {check.reason()}",
+                evidence=proof,
                 change=lambda r: _set(r, status=st.PAUSED, reason=check.reason()),
             )
         if status is GateStatus.PASS:
             row.failed_checks = 0
             if readiness.ready:
                 return self._promote(session, row, now, CONTROLLER, "gates pass", proof)
-        return st.decide(session, row, now=now, action="check", actor=CONTROLLER,
-                         reason=f"{_waiting(check)}; baking", evidence=proof)
+        return st.decide(
+            session,
+            row,
+            now=now,
+            action="check",
+            actor=CONTROLLER,
+            reason=f"{_waiting(check)}; baking",
+            evidence=proof,
+        )
 
     # -- people --------------------------------------------------------------------------------
     def promote(self, actor: str, reason: str = "") -> RolloutDecision:
@@ -174,9 +217,16 @@ class Controller:
             if row.status != st.RUNNING:
                 raise Conflict(f"rollout {row.id!r} is {row.status}, not running: nothing to pause")
             text = reason or "paused by hand"
-            return st.decide(session, row, now=now, action="pause", actor=actor, reason=text,
-                             evidence=proof,
-                             change=lambda r: _set(r, status=st.PAUSED, reason=text))
+            return st.decide(
+                session,
+                row,
+                now=now,
+                action="pause",
+                actor=actor,
+                reason=text,
+                evidence=proof,
+                change=lambda r: _set(r, status=st.PAUSED, reason=text),
+            )
 
     def resume(self, actor: str, reason: str = "") -> RolloutDecision:
         now = self.clock()
@@ -185,10 +235,16 @@ class Controller:
             if row.status != st.PAUSED:
                 raise Conflict(f"rollout {row.id!r} is {row.status}, not paused: nothing to resume")
             return st.decide(
-                session, row, now=now, action="resume", actor=actor,
-                reason=reason or "resumed by hand", evidence=proof,
-                change=lambda r: _set(r, status=st.RUNNING, reason=None, failed_checks=0,
-                                      last_check_at=now),
+                session,
+                row,
+                now=now,
+                action="resume",
+                actor=actor,
+                reason=reason or "resumed by hand",
+                evidence=proof,
+                change=lambda r: _set(
+                    r, status=st.RUNNING, reason=None, failed_checks=0, last_check_at=now
+                ),
             )
 
     def rollback(self, actor: str, reason: str = "") -> RolloutDecision:
@@ -197,8 +253,9 @@ class Controller:
         with st.locked(self.db, self.rollout_id, now) as (session, row):
             if row.status in (st.IDLE, st.ROLLED_BACK):
                 raise Conflict(f"rollout {row.id!r} is {row.status}: nothing to roll back")
-            decision = self._rollback(session, row, now, actor, reason or "rolled back by hand",
-                                      proof)
+            decision = self._rollback(
+                session, row, now, actor, reason or "rolled back by hand", proof
+            )
         self._after_rollback()
         return decision
 
@@ -209,51 +266,108 @@ class Controller:
         if row is None or self.step(row) is None:
             return {}
         evidence = self.evidence.collect(row, now)
-        return {"check": evaluate(evidence, self.plan.gates).to_dict(),
-                "evidence": evidence.summary()}
+        return {
+            "check": evaluate(evidence, self.plan.gates).to_dict(),
+            "evidence": evidence.summary(),
+        }
 
-    def _promote(self, session: Any, row: RolloutState, now: float, actor: str, reason: str,
-                 proof: dict[str, Any]) -> RolloutDecision:
+    def _promote(
+        self,
+        session: Any,
+        row: RolloutState,
+        now: float,
+        actor: str,
+        reason: str,
+        proof: dict[str, Any],
+    ) -> RolloutDecision:
         restart = row.status in (st.IDLE, st.ROLLED_BACK)
         index = 0 if restart else row.step_index + 1
         if index >= len(self.plan.steps):
-            return st.decide(session, row, now=now, action="complete", actor=actor, reason=reason,
-                             evidence=proof, change=lambda r: _set(r, status=st.COMPLETED))
+            return st.decide(
+                session,
+                row,
+                now=now,
+                action="complete",
+                actor=actor,
+                reason=reason,
+                evidence=proof,
+                change=lambda r: _set(r, status=st.COMPLETED),
+            )
         step = self.plan.steps[index]
 
         def change(r: RolloutState) -> None:
             if restart:
                 _set(r, salt=secrets.token_hex(8), started_at=now)
-            _set(r, status=st.RUNNING, step_index=index, mode=step.mode, weight=step.weight,
-                 phase=step.name, step_started_at=now, last_check_at=None, failed_checks=0,
-                 reason=None)
+            _set(
+                r,
+                status=st.RUNNING,
+                step_index=index,
+                mode=step.mode,
+                weight=step.weight,
+                phase=step.name,
+                step_started_at=now,
+                last_check_at=None,
+                failed_checks=0,
+                reason=None,
+            )
 
         action = "start" if restart else "promote"
-        return st.decide(session, row, now=now, action=action, actor=actor,
-                         reason=f"{reason}: now {step.name}", evidence=proof, change=change)
+        return st.decide(
+            session,
+            row,
+            now=now,
+            action=action,
+            actor=actor,
+            reason=f"{reason}: now {step.name}",
+            evidence=proof,
+            change=change,
+        )
 
-    def _rollback(self, session: Any, row: RolloutState, now: float, actor: str, reason: str,
-                  proof: dict[str, Any]) -> RolloutDecision:
+    def _rollback(
+        self,
+        session: Any,
+        row: RolloutState,
+        now: float,
+        actor: str,
+        reason: str,
+        proof: dict[str, Any],
+    ) -> RolloutDecision:
         policy = self.plan.on_rollback
         return st.decide(
-            session, row, now=now, action="rollback", actor=actor,
+            session,
+            row,
+            now=now,
+            action="rollback",
+            actor=actor,
             reason=f"{reason} (pinned conversations: {policy})",
             evidence={**proof, "on_rollback": policy},
-            change=lambda r: _set(r, status=st.ROLLED_BACK, mode=Mode.CANARY.value, weight=0.0,
-                                  phase="rolled-back", reason=reason),
+            change=lambda r: _set(
+                r,
+                status=st.ROLLED_BACK,
+                mode=Mode.CANARY.value,
+                weight=0.0,
+                phase="rolled-back",
+                reason=reason,
+            ),
         )
 
     def _after_rollback(self) -> None:
         """Under ``evacuate``: move pinned conversations, then send everything to managed."""
-        if self.plan.on_rollback != "evacuate" or self.evacuate is None:
+        if self.evacuate is None or self.plan.on_rollback != "evacuate":
             return
         moved = self.evacuate(self.rollout_id)
         now = self.clock()
         with st.locked(self.db, self.rollout_id, now) as (session, row):
-            st.decide(session, row, now=now, action="evacuate", actor=CONTROLLER,
-                      reason=f"{moved} conversations moved to the managed side",
-                      evidence={"moved": moved},
-                      change=lambda r: _set(r, mode=Mode.PASSTHROUGH.value))
+            st.decide(
+                session,
+                row,
+                now=now,
+                action="evacuate",
+                actor=CONTROLLER,
+                reason=f"{moved} conversations moved to the managed side",
+                evidence={"moved": moved},
+                change=lambda r: _set(r, mode=Mode.PASSTHROUGH.value),
+            )
 
 
 def _set(row: RolloutState, **values: Any) -> None:

@@ -31,8 +31,9 @@ class Histogram:
             return other
         if not other.counts:
             return self
-        return Histogram(tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)),
-                         self.bounds)
+        return Histogram(
+            tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)), self.bounds
+        )
 
     def at_rank(self, rank: int) -> float:
         """The value of the ``rank``-th smallest observation (1-based), interpolated."""

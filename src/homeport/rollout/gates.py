@@ -112,13 +112,17 @@ def _equivalence(evidence: Evidence, gates: Gates) -> GateResult:
         return GateResult("equivalence", GateStatus.MISSING, detail="no scored answer pairs")
     if not evidence.noise_pairs:
         return GateResult(
-            "equivalence", GateStatus.MISSING,
+            "equivalence",
+            GateStatus.MISSING,
             detail="no noise floor: run 'homeport compare --record ROLLOUT' first",
         )
     excess = excess_disagreement(
-        evidence.disagreements, evidence.pairs,
-        evidence.noise_disagreements, evidence.noise_pairs,
-        delta=gates.equivalence_delta, confidence=gates.confidence,
+        evidence.disagreements,
+        evidence.pairs,
+        evidence.noise_disagreements,
+        evidence.noise_pairs,
+        delta=gates.equivalence_delta,
+        confidence=gates.confidence,
     )
     diff = excess.difference
     detail = (
@@ -126,18 +130,25 @@ def _equivalence(evidence: Evidence, gates: Gates) -> GateResult:
         f"{evidence.noise_disagreements}/{evidence.noise_pairs} = {diff.estimate:+.2%} "
         f"vs delta {excess.delta:.2%} (lower bound {diff.low:+.2%})"
     )
-    return GateResult("equivalence", GateStatus(excess.status), diff.estimate, excess.delta,
-                      detail)
+    return GateResult("equivalence", GateStatus(excess.status), diff.estimate, excess.delta, detail)
 
 
 def evaluate(evidence: Evidence, gates: Gates) -> Check:
     """Check every gate on ``evidence``; one-sided bounds at ``gates.confidence``."""
     z = z_one_sided(gates.confidence)
-    return Check((
-        _error_rate(evidence, gates, z),
-        _quantile_gate("latency_p95", evidence.managed.latency, evidence.candidate.latency,
-                       gates.latency_ratio, z),
-        _quantile_gate("ttft_p95", evidence.managed.ttft, evidence.candidate.ttft,
-                       gates.ttft_ratio, z),
-        _equivalence(evidence, gates),
-    ))
+    return Check(
+        (
+            _error_rate(evidence, gates, z),
+            _quantile_gate(
+                "latency_p95",
+                evidence.managed.latency,
+                evidence.candidate.latency,
+                gates.latency_ratio,
+                z,
+            ),
+            _quantile_gate(
+                "ttft_p95", evidence.managed.ttft, evidence.candidate.ttft, gates.ttft_ratio, z
+            ),
+            _equivalence(evidence, gates),
+        )
+    )

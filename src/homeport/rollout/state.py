@@ -21,14 +21,22 @@ from homeport.store.db import Database
 from homeport.store.models.rollout import RolloutDecision, RolloutState
 
 IDLE, RUNNING, PAUSED, ROLLED_BACK, COMPLETED = (
-    "idle", "running", "paused", "rolled_back", "completed",
+    "idle",
+    "running",
+    "paused",
+    "rolled_back",
+    "completed",
 )
 
 
 def routing_of(row: RolloutState) -> RoutingState:
     return RoutingState(
-        mode=Mode(row.mode), weight=row.weight, phase=row.phase, salt=row.salt,
-        version=row.version, updated_at=row.updated_at,
+        mode=Mode(row.mode),
+        weight=row.weight,
+        phase=row.phase,
+        salt=row.salt,
+        version=row.version,
+        updated_at=row.updated_at,
     )
 
 
@@ -53,9 +61,18 @@ def store_routing(db: Database, gateway_name: str) -> StoreRouting:
 
 def new_state(rollout_id: str, now: float) -> RolloutState:
     return RolloutState(
-        id=rollout_id, status=IDLE, mode=Mode.PASSTHROUGH.value, weight=0.0, phase="passthrough",
-        step_index=-1, salt=secrets.token_hex(8), version=0, started_at=now,
-        step_started_at=now, failed_checks=0, updated_at=now,
+        id=rollout_id,
+        status=IDLE,
+        mode=Mode.PASSTHROUGH.value,
+        weight=0.0,
+        phase="passthrough",
+        step_index=-1,
+        salt=secrets.token_hex(8),
+        version=0,
+        started_at=now,
+        step_started_at=now,
+        failed_checks=0,
+        updated_at=now,
     )
 
 
@@ -93,13 +110,34 @@ def decide(
         row.version += 1
     row.updated_at = now
     decision = RolloutDecision(
-        rollout_id=row.id, at=now, action=action, actor=actor,
-        phase_before=before_phase, phase_after=row.phase,
-        weight_before=before_weight, weight_after=row.weight,
-        reason=reason, evidence=evidence,
+        rollout_id=row.id,
+        at=now,
+        action=action,
+        actor=actor,
+        phase_before=before_phase,
+        phase_after=row.phase,
+        weight_before=before_weight,
+        weight_after=row.weight,
+        reason=reason,
+        evidence=evidence,
     )
     session.add(decision)
     return decision
+
+
+def decision_dict(decision: RolloutDecision) -> dict[str, Any]:
+    """A decision as JSON (``homeport rollout ... --json``, reports)."""
+    return {
+        "at": decision.at,
+        "action": decision.action,
+        "actor": decision.actor,
+        "phase_before": decision.phase_before,
+        "phase_after": decision.phase_after,
+        "weight_before": decision.weight_before,
+        "weight_after": decision.weight_after,
+        "reason": decision.reason,
+        "evidence": decision.evidence,
+    }
 
 
 def decisions(db: Database, rollout_id: str, limit: int = 50) -> list[RolloutDecision]:

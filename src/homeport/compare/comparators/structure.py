@@ -37,7 +37,7 @@ def json_contract(response_format: Any) -> tuple[bool, dict[str, Any] | None]:
 def _parse(text: str, schema: dict[str, Any] | None) -> tuple[Any, str | None]:
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return None, f"not JSON: {exc.msg}"
     if schema is not None:
         try:

@@ -44,9 +44,7 @@ class ToolCallComparator(Comparator):
         before = sorted(call.name for call in baseline.tool_calls)
         after = sorted(call.name for call in candidate.tool_calls)
         if before != after:
-            return Verdict(
-                self.name, Outcome.DIFFERENT, f"trajectory {before} vs {after}", 0.0
-            )
+            return Verdict(self.name, Outcome.DIFFERENT, f"trajectory {before} vs {after}", 0.0)
         left = sorted(_key(call) for call in baseline.tool_calls)
         right = sorted(_key(call) for call in candidate.tool_calls)
         if left != right:

@@ -18,15 +18,18 @@ def no_route_message(model: str) -> str:
     return f"No route for model '{model}': add [[models]] name = \"{model}\" to homeport.toml"
 
 
-def provider_classes() -> dict[str, type[ModelProvider]]:
-    return {entry.name: entry.load() for entry in entry_points(group=ENTRY_POINT_GROUP)}
+def provider_class(name: str) -> type[ModelProvider] | None:
+    """The provider class registered as ``name`` (imported on first use only)."""
+    for entry in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        cls: type[ModelProvider] = entry.load()
+        return cls
+    return None
 
 
 class ProviderRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._providers: dict[str, ModelProvider] = {}
-        self._classes: dict[str, type[ModelProvider]] | None = None
 
     def has_route(self, model: str) -> bool:
         return self.settings.route(model) is not None
@@ -39,9 +42,7 @@ class ProviderRegistry:
         route = self.settings.route(model)
         if route is None:
             raise ProviderError(no_route_message(model))
-        if self._classes is None:
-            self._classes = provider_classes()
-        cls = self._classes.get(route.provider)
+        cls = provider_class(route.provider)
         if cls is None:
             raise ProviderError(
                 f"Model '{model}' routes to provider '{route.provider}', which is not installed: "

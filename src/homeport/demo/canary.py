@@ -1,0 +1,152 @@
+"""Step 6, second half: the rollout controller steps through the demo's plan, checking its gates
+on the evidence the gateway collects, and the rollout report.
+
+The demo drives traffic whenever a step needs samples; the controller alone decides to promote,
+pause or roll back. A candidate that fails its gates (a 135M local model against the managed
+side will) is rolled back: that is the system working, and the demo still succeeds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.table import Table
+
+from homeport.demo.cutover import ACTOR, wait_for_routing
+from homeport.demo.state import Demo
+from homeport.demo.traffic import converse
+from homeport.rollout.report import render_rollout_html
+from homeport.rollout.state import PAUSED, RUNNING, current, decisions
+from homeport.store.models.rollout import RolloutDecision
+
+BATCH = 12  # new conversations per batch of canary traffic
+MAX_DECISIONS = 24
+TICK_SECONDS = 0.25
+STATS_SETTLE_SECONDS = 1.5  # the gateway writes side stats every second (stats_seconds = 1)
+
+
+def _wants_traffic(decision: RolloutDecision) -> bool:
+    """A new step, or a check that lacked samples, gets another batch of conversations."""
+    if decision.action in ("start", "promote"):
+        return True
+    if decision.action != "check":
+        return False
+    check = decision.evidence.get("check") or {}
+    if any(gate["status"] == "missing" for gate in check.get("gates", ())):
+        return True
+    ready = (decision.evidence.get("readiness") or {}).get("ready", False)
+    return check.get("status") != "fail" and not ready
+
+
+def _show(demo: Demo, decision: RolloutDecision) -> None:
+    colour = {"promote": "green", "complete": "green", "rollback": "red", "pause": "yellow"}
+    style = colour.get(decision.action, "white")
+    demo.say(
+        f"[{style}]{decision.action}[/{style}] {decision.phase_before} → {decision.phase_after} "
+        f"({decision.weight_before:.0%} → {decision.weight_after:.0%}): {decision.reason}"
+    )
+
+
+def _drive(demo: Demo, phase: str, batch: int) -> dict[str, Any]:
+    wait_for_routing(demo, phase)
+    assistant_id = demo.results["continue_thread"]["assistant_id"]
+    with demo.console.status(f"{phase}: {BATCH} new conversations through the gateway"):
+        traffic = converse(demo, assistant_id, new=BATCH, offset=batch * BATCH)
+    demo.say(f"  {phase}: {traffic.conversations} conversations served by {traffic.sides}")
+    time.sleep(STATS_SETTLE_SECONDS)  # the batch's side stats are written before the check
+    return {"phase": phase, "conversations": traffic.conversations, "sides": traffic.sides}
+
+
+def _tick(demo: Demo) -> RolloutDecision:
+    controller = demo.rollout()
+    while (decision := controller.tick()) is None:
+        time.sleep(TICK_SECONDS)
+    return decision
+
+
+def roll_out(demo: Demo) -> str:
+    """Let the controller check the gates and act until the rollout completes, pauses or rolls
+    back (the demo pauses it by hand if it has not settled after ``MAX_DECISIONS`` checks)."""
+    controller = demo.rollout()
+    batches: list[dict[str, Any]] = []
+    taken: list[RolloutDecision] = []
+    row = current(controller.db, controller.rollout_id)
+    while row is not None and row.status == RUNNING:
+        if taken and _wants_traffic(taken[-1]):
+            batches.append(_drive(demo, row.phase, len(batches)))
+        if len(taken) >= MAX_DECISIONS:
+            taken.append(controller.pause(ACTOR, "the demo's time is up"))
+            _show(demo, taken[-1])
+            break
+        taken.append(_tick(demo))
+        _show(demo, taken[-1])
+        row = current(controller.db, controller.rollout_id)
+    assert row is not None
+    demo.results["rollout"] = {
+        "status": row.status,
+        "phase": row.phase,
+        "weight": row.weight,
+        "reason": row.reason,
+        "traffic": batches,
+        "decisions": [_decision(d) for d in decisions(controller.db, controller.rollout_id)],
+    }
+    outcome = {PAUSED: "paused for a person", RUNNING: "still running"}.get(row.status, row.status)
+    return f"{outcome} at {row.phase} (weight {row.weight:.0%}) after {len(taken)} decisions"
+
+
+def _decision(decision: RolloutDecision) -> dict[str, Any]:
+    return {
+        "at": decision.at,
+        "action": decision.action,
+        "actor": decision.actor,
+        "phase_before": decision.phase_before,
+        "phase_after": decision.phase_after,
+        "weight_before": decision.weight_before,
+        "weight_after": decision.weight_after,
+        "reason": decision.reason,
+        "evidence": decision.evidence,
+    }
+
+
+def _gates_table(decision: dict[str, Any]) -> Table:
+    table = Table("gate", "status", "observed", "limit", "detail", title="gates at the last check")
+    for gate in decision["evidence"]["check"]["gates"]:
+        style = {"pass": "green", "marginal": "yellow", "n/a": "dim"}.get(gate["status"], "red")
+        table.add_row(
+            gate["gate"],
+            f"[{style}]{gate['status']}[/{style}]",
+            _number(gate["observed"]),
+            _number(gate["limit"]),
+            gate["detail"],
+        )
+    return table
+
+
+def _number(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, int | float) else str(value or "")
+
+
+def rollout_report(demo: Demo) -> str:
+    """The rollout's status, its last gate check, every decision, and the HTML report."""
+    controller = demo.rollout()
+    facts = demo.results["rollout"]
+    log = Table(
+        "action", "by", "phase", "weight", "reason", title=f"rollout {controller.rollout_id}"
+    )
+    for d in facts["decisions"]:
+        log.add_row(
+            d["action"],
+            d["actor"],
+            f"{d['phase_before']} → {d['phase_after']}",
+            f"{d['weight_before']:.0%} → {d['weight_after']:.0%}",
+            d["reason"],
+        )
+    demo.console.print(log)
+    checks = [d for d in facts["decisions"] if (d["evidence"] or {}).get("check")]
+    if checks:
+        demo.console.print(_gates_table(checks[-1]))
+    path = demo.workdir / "rollout-report.html"
+    path.write_text(render_rollout_html(controller.db, controller.rollout_id), encoding="utf-8")
+    facts["report"] = str(path)
+    return f"{facts['status']} at {facts['phase']}; HTML report in {path}"
