@@ -7,7 +7,7 @@ figure is chunks per second (best and median round) and the ratio local / baseli
 reports the mean cosine between the two embeddings of each text, and the installed size of each
 stack (the files of its distributions and their dependencies, shared ones counted on both sides).
 
-    pip install 'homeport[bench]' && python bench/embeddings.py [--texts 2000] [--rounds 3]
+    pip install 'homeport[bench]' && python -m bench.embeddings [--texts 2000] [--rounds 3]
 """
 
 from __future__ import annotations

@@ -63,7 +63,11 @@ def start(procs: Processes, work: Path, database_url: str) -> tuple[str, str, in
         work / "homeport.log",
         env={"HOMEPORT_CONFIG": str(config)},
     )
-    wait_http(f"http://127.0.0.1:{port}/healthz")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", limit=120.0)
+    except SystemExit:
+        sys.stderr.write((work / "homeport.log").read_text()[-3000:])
+        raise
     return f"http://127.0.0.1:{model_port}/v1", f"http://127.0.0.1:{port}/v1", server.pid
 
 
@@ -242,10 +246,10 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     for database in args.databases.split(","):
         rows += run_database(database, args)
+        print(render(rows), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (args.out / f"engine-overhead-{stamp}.json").write_text(json.dumps(rows, indent=1))
-    print(render(rows))
 
 
 if __name__ == "__main__":

@@ -125,7 +125,8 @@ def homeport_server(
     started: list[HomeportServer] = []
 
     def start(**overrides: Any) -> HomeportServer:
-        config = server_settings(database_url, tmp_path / "data", scripted_model, **overrides)
+        url = overrides.pop("database_url", database_url)
+        config = server_settings(url, tmp_path / "data", scripted_model, **overrides)
         server = HomeportServer(config)
         server.start()
         started.append(server)

@@ -26,6 +26,7 @@ from homeport.api.wire.runs import (
     CreateRunRequest,
     CreateThreadAndRunRequest,
     ModifyRunRequest,
+    NamedTool,
     RunOptions,
     SubmitToolOutputsRequest,
     render_run,
@@ -35,18 +36,17 @@ from homeport.api.wire.threads import CreateThreadRequest, render_thread
 from homeport.engine.adapter import RunRow, RunScope
 from homeport.engine.events import encode_sse, last_event_number
 from homeport.engine.providers.registry import no_route_message
-from homeport.engine.rows import item_row
+from homeport.engine.rows import ITEMS, RUNS, item_row
 from homeport.engine.status import ACTIVE, PAUSED, QUEUED, REQUIRES_ACTION
 from homeport.engine.tools import check_tool_types
 from homeport.errors import InvalidRequest, not_found
 from homeport.ids import new_id
 from homeport.services import Services
-from homeport.store.models import Agent, Conversation, Item, Run, RunStep, now
+from homeport.store.models import Agent, Conversation, Run, RunStep, now
 from homeport.store.repos import agents, conversations
 
 router = APIRouter(tags=["Assistants"])
 
-RUNS = Run.__table__
 POLL_HEADERS = {"openai-poll-after-ms": "20"}
 """Tell the SDK's pollers (create_and_poll, ...) to come back soon: runs are quick here."""
 BUSY = (QUEUED, *ACTIVE, *PAUSED)
@@ -143,7 +143,7 @@ def _new_run(
         else agent.response_format,
         "reasoning_effort": body.reasoning_effort or agent.reasoning_effort,
         "tool_choice": body.tool_choice.model_dump(exclude_none=True)
-        if hasattr(body.tool_choice, "model_dump")
+        if isinstance(body.tool_choice, NamedTool)
         else body.tool_choice,
         "parallel_tool_calls": True
         if body.parallel_tool_calls is None
@@ -355,7 +355,7 @@ async def submit_tool_outputs(
             )
         created = now()
         session.execute(
-            insert(Item.__table__),
+            insert(ITEMS),
             [
                 item_row(
                     project_id=project_id,

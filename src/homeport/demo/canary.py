@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from homeport.demo.cutover import ACTOR, wait_for_routing
@@ -44,7 +45,7 @@ def _show(demo: Demo, decision: RolloutDecision) -> None:
     style = colour.get(decision.action, "white")
     demo.say(
         f"[{style}]{decision.action}[/{style}] {decision.phase_before} → {decision.phase_after} "
-        f"({decision.weight_before:.0%} → {decision.weight_after:.0%}): {decision.reason}"
+        f"({decision.weight_before:.0%} → {decision.weight_after:.0%}): {escape(decision.reason)}"
     )
 
 
@@ -118,7 +119,7 @@ def _gates_table(decision: dict[str, Any]) -> Table:
             f"[{style}]{gate['status']}[/{style}]",
             _number(gate["observed"]),
             _number(gate["limit"]),
-            gate["detail"],
+            escape(gate["detail"]),
         )
     return table
 
@@ -140,7 +141,7 @@ def rollout_report(demo: Demo) -> str:
             d["actor"],
             f"{d['phase_before']} → {d['phase_after']}",
             f"{d['weight_before']:.0%} → {d['weight_after']:.0%}",
-            d["reason"],
+            escape(d["reason"]),
         )
     demo.console.print(log)
     checks = [d for d in facts["decisions"] if (d["evidence"] or {}).get("check")]

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import orjson
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select
 
@@ -159,13 +160,18 @@ def _wait_for_pairs(demo: Demo, since: float, expected: int) -> int:
     return count
 
 
+def _shown(answer: dict[str, Any]) -> str:
+    return str(answer.get("text") or answer.get("error") or "")
+
+
 def _show_pairs(demo: Demo, records: list[ComparisonRecord]) -> None:
     table = Table("question", "managed (the client saw)", "homeport (shadow)", title="answer pairs")
     for record in records[:4]:
         table.add_row(
-            record.question[:SHOWN_CHARS],
-            str(record.baseline.get("text") or record.baseline.get("error") or "")[:SHOWN_CHARS],
-            str(record.candidate.get("text") or record.candidate.get("error") or "")[:SHOWN_CHARS],
+            *(
+                escape(str(text)[:SHOWN_CHARS])
+                for text in (record.question, _shown(record.baseline), _shown(record.candidate))
+            )
         )
     demo.console.print(table)
 

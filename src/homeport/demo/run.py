@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.rule import Rule
 from rich.table import Table
 
@@ -46,14 +47,14 @@ def _run_step(demo: Demo, title: str, step: Step) -> dict[str, Any]:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DemoFailed(f"step '{title}' failed: {type(exc).__name__}: {reason}") from exc
     seconds = round(time.monotonic() - started, 2)
-    demo.console.print(f"[green]✓[/green] {headline} [dim]({seconds:.1f}s)[/dim]", highlight=False)
+    demo.say(f"[green]✓[/green] {escape(headline)} [dim]({seconds:.1f}s)[/dim]")
     return {"step": title, "function": step.__name__, "seconds": seconds, "headline": headline}
 
 
 def _summary(demo: Demo, steps: list[dict[str, Any]], seconds: float) -> None:
     table = Table("step", "result", "seconds", title="homeport demo", title_justify="left")
     for step in steps:
-        table.add_row(step["step"], step["headline"], f"{step['seconds']:.1f}")
+        table.add_row(step["step"], escape(step["headline"]), f"{step['seconds']:.1f}")
     demo.console.print(Rule())
     demo.console.print(table)
     demo.console.print(f"done in {seconds:.0f}s; everything started has been stopped")
@@ -63,12 +64,17 @@ def run_demo(
     *,
     model: str = "local",
     threads: int = 120,
+    persona: str = "homeport",
     console: Console | None = None,
     workdir: Path | None = None,
     keep: bool = False,
 ) -> dict[str, Any]:
     """Run every step in a fresh folder (``workdir``, else a temporary one removed at the end
-    unless ``keep``), then stop everything; returns the summary ``--json`` prints."""
+    unless ``keep``), then stop everything; returns the summary ``--json`` prints.
+
+    ``persona`` marks homeport's answers when ``model`` is "scripted"; "managed" makes homeport
+    answer exactly as the managed stand-in does (an equivalent candidate: the rollout completes).
+    """
     console = console or Console()
     folder = workdir or Path(tempfile.mkdtemp(prefix="homeport-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,7 +82,14 @@ def run_demo(
     steps: list[dict[str, Any]] = []
     try:
         with ExitStack() as stack:
-            demo = Demo(workdir=folder, console=console, stack=stack, model=model, threads=threads)
+            demo = Demo(
+                workdir=folder,
+                console=console,
+                stack=stack,
+                model=model,
+                threads=threads,
+                persona=persona,
+            )
             for title, step in STEPS:
                 steps.append(_run_step(demo, title, step))
         seconds = round(time.monotonic() - started, 1)

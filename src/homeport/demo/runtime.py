@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import openai
+from rich.markup import escape
 
 from homeport.bundle import open_bundle
 from homeport.compare.transcripts import content_text
@@ -66,7 +67,7 @@ def start_model(demo: Demo) -> str:
         what = f"SmolLM2-135M on llama.cpp at {model.base_url}"
     else:
         server = demo.stack.enter_context(
-            ScriptedModelServer(ScriptedModelOptions(persona="homeport"))
+            ScriptedModelServer(ScriptedModelOptions(persona=demo.persona))
         )
         demo.upstream_url, demo.upstream_model = server.base_url, "scripted"
         what = f"the scripted model at {server.base_url}"
@@ -113,7 +114,7 @@ def continue_imported_thread(demo: Demo) -> str:
         history = list(client.beta.threads.messages.list(thread.id, order="asc"))
         for message in history:
             text = "".join(p.text.value for p in message.content if p.type == "text")
-            demo.say(f"  [dim]{message.role}: {text[:SHOWN_CHARS]}[/dim]")
+            demo.say(f"  [dim]{message.role}: {escape(text[:SHOWN_CHARS])}[/dim]")
         client.beta.threads.messages.create(thread.id, role="user", content=FOLLOW_UP)
         demo.say(f"[bold]user:[/bold] {FOLLOW_UP}")
         answer = stream_run(demo, client, thread.id, imported.assistant_id)

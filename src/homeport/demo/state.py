@@ -63,6 +63,7 @@ class Demo:
     stack: ExitStack
     model: str = "local"
     threads: int = 120
+    persona: str = "homeport"  # the scripted model's persona for homeport (model "scripted")
     homeport: Instance = field(init=False)
     managed: Instance = field(init=False)
     upstream_url: str = ""

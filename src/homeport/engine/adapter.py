@@ -40,9 +40,10 @@ import orjson
 from sqlalchemy import Connection, insert, update
 from sqlalchemy.sql import Executable
 
+from homeport.engine.rows import RUNS
 from homeport.engine.status import transition
 from homeport.engine.types import ZERO_USAGE, ToolCall, ToolOutcome, Usage
-from homeport.store.models import Run, RunEvent
+from homeport.store.models import RunEvent
 
 if TYPE_CHECKING:
     from homeport.engine.events import EventBus
@@ -160,7 +161,7 @@ class RunScope:
         for stmt in self._writes:
             conn.execute(stmt)
         if self._run_changes:
-            table = Run.__table__
+            table = RUNS
             stmt = update(table).where(table.c.id == self.run_id).values(**self._run_changes)
             if self.owner is not None:
                 stmt = stmt.where(table.c.lease_owner == self.owner)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, insert, select, update
 from homeport.api.wire.messages import render_message, text_part
 from homeport.api.wire.runs import render_run, render_step
 from homeport.engine.adapter import RunAdapter, RunPlan
-from homeport.engine.rows import item_row
+from homeport.engine.rows import ITEMS, STEPS, item_row
 from homeport.engine.status import (
     CANCELLED,
     COMPLETED,
@@ -27,10 +27,8 @@ from homeport.engine.status import (
 )
 from homeport.engine.types import ToolCall, ToolOutcome, Usage
 from homeport.ids import new_id
-from homeport.store.models import Item, RunStep
+from homeport.store.models import Item
 
-ITEMS = Item.__table__
-STEPS = RunStep.__table__
 CONTEXT_TYPES = ("message", "function_call", "function_call_output", "file_search_call")
 INCOMPLETE_REASONS = {"max_output_tokens": "max_completion_tokens"}
 STEP_END = {

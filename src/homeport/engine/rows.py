@@ -3,10 +3,17 @@ NOT NULL, so every one is given: ``None`` is stored as JSON null)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Table
 
 from homeport.ids import new_id
+from homeport.store.models import Item, Run, RunStep
 from homeport.store.repos.items import ITEM_PREFIXES
+
+ITEMS = cast(Table, Item.__table__)
+RUNS = cast(Table, Run.__table__)
+STEPS = cast(Table, RunStep.__table__)
 
 
 def item_row(
