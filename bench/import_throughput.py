@@ -132,6 +132,12 @@ def child(target: Any, *args: Any) -> dict[str, Any]:
     return result
 
 
+def _database(uri: str, name: str) -> str:
+    """``uri`` pointing at database ``name`` (query string kept)."""
+    address, _, query = uri.partition("?")
+    return f"{address.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -155,8 +161,8 @@ def main() -> None:
                 for name in ("bench_import", "bench_baseline"):
                     server.psql(f"CREATE DATABASE {name};")
                     server.psql(f"\\c {name}\nCREATE EXTENSION IF NOT EXISTS vector;")
-                targets["postgresql"] = base.replace("/postgres", "/bench_import", 1)
-                baselines["postgresql"] = base.replace("/postgres", "/bench_baseline", 1)
+                targets["postgresql"] = _database(base, "bench_import")
+                baselines["postgresql"] = _database(base, "bench_baseline")
             else:
                 targets["postgresql"] = baselines["postgresql"] = args.postgres_url
         for name, url in targets.items():

@@ -64,8 +64,8 @@ def prepare(url: str, data_dir: Path) -> tuple[Services, str]:
 def bench_ingest(services: Services, project_id: str, target: int) -> dict[str, Any]:
     embedder = get_embedder(services.settings.knowledge)
     blobs = blob_store(services.settings)
-    # About 80 chunks of 100 tokens (20 overlap) per file of ~520 words.
-    documents = [" ".join(texts(6, seed=i)) * 1 for i in range(max(1, target // 16))]
+    # Files of ~6,000 words: about 90 chunks of 100 tokens (20 overlap) each.
+    documents = [" ".join(texts(60, seed=i)) for i in range(target // 80 + 1)]
     with services.db.session() as session:
         store = stores.create_store(
             session, project_id=project_id, embedding_model=embedder.name, name="ingest"
@@ -173,7 +173,7 @@ def bench_search(
     seq_array = np.array(seqs)
     query_texts = [" ".join(t.split()[:8]) + "?" for t in texts(queries, seed=99)]
     query_vectors = embedder.embed(query_texts)
-    latencies: dict[str, list[float]] = {"vector": [], "hybrid": []}
+    latencies: dict[str, list[float]] = {"vector": [], "hybrid": [], "index_only": []}
     recalls = []
     for text, vector in zip(query_texts, query_vectors, strict=True):
         exact = set(seq_array[np.argsort(-(vectors @ vector))[:10]].tolist())

@@ -56,7 +56,7 @@ class RateLimited(HomeportError):
 
 
 class UpstreamError(HomeportError):
-    """The model provider failed; runs record it as ``last_error`` rather than raising to clients."""
+    """The model provider failed; runs record it as ``last_error``, clients never see a raise."""
 
     status_code = 502
     type = "server_error"

@@ -5,7 +5,21 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
 )
 
 
@@ -14,12 +28,17 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "homeport_http_requests", "HTTP requests by route and status",
-            ["method", "route", "status"], registry=r,
+            "homeport_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=r,
         )
         self.request_latency = Histogram(
-            "homeport_http_request_seconds", "HTTP request latency by route",
-            ["method", "route"], buckets=LATENCY_BUCKETS, registry=r,
+            "homeport_http_request_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.runs = Counter(
             "homeport_runs", "Runs and responses reaching a status", ["kind", "status"], registry=r
@@ -31,12 +50,18 @@ class Metrics:
             "homeport_run_queue_oldest_seconds", "Age of the oldest queued run", registry=r
         )
         self.model_latency = Histogram(
-            "homeport_model_call_seconds", "Model call latency, whole call",
-            ["model", "provider"], buckets=LATENCY_BUCKETS, registry=r,
+            "homeport_model_call_seconds",
+            "Model call latency, whole call",
+            ["model", "provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.model_ttft = Histogram(
-            "homeport_model_time_to_first_token_seconds", "Model time to first token",
-            ["model", "provider"], buckets=LATENCY_BUCKETS, registry=r,
+            "homeport_model_time_to_first_token_seconds",
+            "Model time to first token",
+            ["model", "provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.model_errors = Counter(
             "homeport_model_call_errors", "Failed model calls", ["model", "provider"], registry=r

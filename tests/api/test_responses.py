@@ -5,6 +5,7 @@ are validated one by one against the spec's event schemas."""
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -446,3 +447,40 @@ def test_responses_are_isolated_per_project(
         other_project.responses.create(
             model="scripted", input="x", previous_response_id=response.id
         )
+
+
+def test_file_search_call(client: openai.OpenAI) -> None:
+    store = client.vector_stores.create(name="docs")
+    upload = client.vector_stores.files.upload_and_poll(
+        vector_store_id=store.id,
+        file=("guide.md", io.BytesIO(b"# Guide\n\nThe launch code is blue falcon.")),
+    )
+    assert upload.status == "completed", upload.last_error
+    tools: list[Any] = [{"type": "file_search", "vector_store_ids": [store.id]}]
+    response = client.responses.create(
+        model="scripted",
+        input="launch code? [[search launch code]]",
+        tools=tools,
+        include=["file_search_call.results"],
+    )
+    search, message = response.output
+    assert search.type == "file_search_call" and search.id.startswith("fs_")
+    assert search.queries == ["launch code"] and search.status == "completed"
+    assert search.results is not None and search.results[0].file_id == upload.id
+    assert "blue falcon" in (search.results[0].text or "")
+    assert message.type == "message"
+    [note] = message.content[0].annotations  # type: ignore[union-attr]
+    assert note.type == "file_citation" and note.file_id == upload.id
+    plain = client.responses.retrieve(response.id)
+    assert plain.output[0].results is None  # type: ignore[union-attr]
+    with client.responses.stream(
+        model="scripted", input="[[search falcon]]", tools=tools
+    ) as stream:
+        types = _collapse([e.type for e in stream])
+    assert types[2:7] == [
+        "response.output_item.added",
+        "response.file_search_call.in_progress",
+        "response.file_search_call.searching",
+        "response.file_search_call.completed",
+        "response.output_item.done",
+    ]

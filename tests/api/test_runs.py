@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -391,3 +392,14 @@ def test_not_found_errors(client: openai.OpenAI) -> None:
         client.beta.threads.runs.retrieve("run_missing", thread_id=thread)
     with pytest.raises(openai.NotFoundError, match="No assistant found"):
         client.beta.threads.runs.create(thread_id=thread, assistant_id="asst_missing")
+
+
+def test_metrics_count_runs_and_model_calls(client: openai.OpenAI, homeport: Any) -> None:
+    assistant = _assistant(client)
+    client.beta.threads.runs.create_and_poll(
+        thread_id=_thread(client, "count me"), assistant_id=assistant
+    )
+    text = httpx.get(homeport.url + "/metrics").text
+    assert 'homeport_runs_total{kind="run",status="completed"} 1.0' in text
+    assert 'homeport_model_call_seconds_count{model="scripted",provider="openai"} 1.0' in text
+    assert 'homeport_tokens_total{kind="completion",model="scripted"}' in text

@@ -75,7 +75,8 @@ def pair(
 
 
 def test_pairs_are_stored_scored_and_tallied(db: Database) -> None:
-    sink = load_sink(ShadowConfig(sink="store"), db)  # the gateway finds the sink by its seam
+    # The gateway finds the sink by its seam and stores pairs under its own name.
+    sink = load_sink(ShadowConfig(sink="store"), db, "default")
     assert sink is not None
     batch = [
         pair("pair_1", "It shipped.", "It shipped."),
@@ -98,6 +99,9 @@ def test_pairs_are_stored_scored_and_tallied(db: Database) -> None:
     assert rows["pair_1"].question == "Where is LU-1?" and rows["pair_1"].raw is not None
     counts = tally(db, kind="shadow")
     assert (counts.pairs, counts.disagreements) == (4, 2)
+    assert {r.rollout_id for r in rows.values()} == {"default"}
+    assert tally(db, kind="shadow", rollout_id="default").pairs == 4
+    assert tally(db, kind="shadow", rollout_id="another-gateway").pairs == 0
     assert tally(db, kind="shadow", since=1001.0).pairs == 0
 
 

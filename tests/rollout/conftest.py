@@ -149,7 +149,7 @@ class Gateway:
                     candidate=chat_answer(Upstream.HOMEPORT, reply),
                 )
             )
-        asyncio.run(store_sink(self.db).write(batch))
+        asyncio.run(store_sink(self.db, ROLLOUT).write(batch))
 
     def pins(self, count: int) -> None:
         with self.db.session() as session:

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from homeport.api.json import JSONResponse
 
 from homeport import __version__
 from homeport.api.errors import install_error_handlers
+from homeport.api.json import JSONResponse
 from homeport.api.middleware import RequestContextMiddleware
 from homeport.config import Settings
 from homeport.services import Services

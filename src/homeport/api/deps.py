@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from homeport.errors import InvalidRequest, PermissionDenied, Unauthorized
 from homeport.services import Services
@@ -17,7 +18,8 @@ from homeport.store.keys import Principal
 KEY_CACHE_SECONDS = 5.0
 
 
-def get_services(request: Request) -> Services:
+# The cheap dependencies are async so they run on the event loop, not a thread-pool hop each.
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -48,15 +50,19 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def get_principal(request: Request, services: ServicesDep) -> Principal:
+def _verify(services: Services, secret: str) -> Principal | None:
+    with services.db.session() as session:
+        return keys.verify(session, secret)
+
+
+async def get_principal(request: Request, services: ServicesDep) -> Principal:
     """Verify the bearer key; results are cached a few seconds so hot paths skip the lookup."""
     secret = _bearer(request)
     cached = services.key_cache.get(secret)
     if cached is not None and cached[1] > time.monotonic():
         principal = cached[0]
     else:
-        with services.db.session() as session:
-            principal = keys.verify(session, secret)
+        principal = await run_in_threadpool(_verify, services, secret)
         if principal is None:
             raise Unauthorized(f"Incorrect API key provided: {secret[:6]}...{secret[-4:]}.")
         services.key_cache[secret] = (principal, time.monotonic() + KEY_CACHE_SECONDS)
@@ -67,16 +73,18 @@ def get_principal(request: Request, services: ServicesDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_project(principal: PrincipalDep) -> str:
+async def get_project(principal: PrincipalDep) -> str:
     return principal.project_id
 
 
 ProjectDep = Annotated[str, Depends(get_project)]
 
 
-def require_admin(principal: PrincipalDep) -> Principal:
+async def require_admin(principal: PrincipalDep) -> Principal:
     if not principal.admin:
-        raise PermissionDenied("This route needs an admin API key ('homeport keys create --admin').")
+        raise PermissionDenied(
+            "This route needs an admin API key ('homeport keys create --admin')."
+        )
     return principal
 
 
@@ -87,7 +95,9 @@ OBJECT_ID_HEADER = "homeport-object-id"
 CREATED_AT_HEADER = "homeport-created-at"
 
 
-def get_object_identity(request: Request, principal: PrincipalDep) -> tuple[str | None, int | None]:
+async def get_object_identity(
+    request: Request, principal: PrincipalDep
+) -> tuple[str | None, int | None]:
     """The admin-only way to create an object with its original ID and timestamp (imports and
     the gateway's mirrored writes), so IDs stored in client databases keep working."""
     object_id = request.headers.get(OBJECT_ID_HEADER)
@@ -96,7 +106,8 @@ def get_object_identity(request: Request, principal: PrincipalDep) -> tuple[str 
         return None, None
     if not principal.admin:
         raise PermissionDenied(
-            f"The '{OBJECT_ID_HEADER}' header needs an admin API key ('homeport keys create --admin')."
+            f"The '{OBJECT_ID_HEADER}' header needs an admin API key "
+            "('homeport keys create --admin')."
         )
     created_at: int | None = None
     if created is not None:

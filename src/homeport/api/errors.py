@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from homeport.api.json import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from homeport.api.json import JSONResponse
 from homeport.api.validation import choose_error
 from homeport.errors import HomeportError
 
@@ -41,9 +41,7 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"Unknown parameter: '{param}'."
         else:
             message = f"Invalid value for '{param}': {msg}" if param else msg
-        return JSONResponse(
-            error_body(message, "invalid_request_error", param), status_code=400
-        )
+        return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from homeport.api.json import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from homeport.api.deps import ServicesDep
+from homeport.api.json import JSONResponse
 from homeport.store.migrate import is_current
 
 router = APIRouter()
@@ -26,14 +26,15 @@ def readyz(services: ServicesDep) -> Response:
             connection.execute(text("SELECT 1"))
         checks["database"] = "ok"
         checks["schema"] = "ok" if is_current(services.db.engine) else "behind: homeport db upgrade"
-    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+    except Exception as exc:
         checks["database"] = f"error: {exc.__class__.__name__}"
     engine = services.engine
     embedded = services.settings.engine.embedded_worker
     checks["engine"] = "ok" if engine is None or engine.running or not embedded else "stopped"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                          status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -53,14 +53,17 @@ def paginate(
             raise InvalidRequest(f"No object found for cursor '{cursor}'.", param=name)
         later = forward != descending
         created, seq = anchor
+        at, order = model.created_at, model.seq
         if later:
-            cond = or_(model.created_at > created, and_(model.created_at == created, model.seq > seq))
+            cond = or_(at > created, and_(at == created, order > seq))
         else:
-            cond = or_(model.created_at < created, and_(model.created_at == created, model.seq < seq))
+            cond = or_(at < created, and_(at == created, order < seq))
         stmt = stmt.where(cond)
     reverse = params.before is not None and params.after is None
     ascending = (not descending) != reverse
-    keys = (model.created_at, model.seq) if ascending else (model.created_at.desc(), model.seq.desc())
+    keys = (model.created_at, model.seq)
+    if not ascending:
+        keys = (model.created_at.desc(), model.seq.desc())
     rows = list(session.scalars(stmt.order_by(*keys).limit(params.limit + 1)))
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]

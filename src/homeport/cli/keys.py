@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 
 from homeport.cli.common import console, print_json, settings
+from homeport.services import Services
 from homeport.store import keys as key_store
 from homeport.store.bootstrap import prepare_database
-from homeport.services import Services
 
 app = typer.Typer(help="API keys.", no_args_is_help=True)
 
@@ -48,8 +48,13 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     with services.db.session() as session:
         rows = [
             {
-                "id": key.id, "name": key.name, "project": project, "redacted": key.redacted,
-                "admin": key.admin, "created_at": key.created_at, "revoked_at": key.revoked_at,
+                "id": key.id,
+                "name": key.name,
+                "project": project,
+                "redacted": key.redacted,
+                "admin": key.admin,
+                "created_at": key.created_at,
+                "revoked_at": key.revoked_at,
             }
             for key, project in key_store.list_keys(session)
         ]
@@ -59,8 +64,14 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table("id", "name", "project", "key", "admin", "revoked")
     for row in rows:
-        table.add_row(row["id"], row["name"], row["project"], row["redacted"],
-                      "yes" if row["admin"] else "", "yes" if row["revoked_at"] else "")
+        table.add_row(
+            row["id"],
+            row["name"],
+            row["project"],
+            row["redacted"],
+            "yes" if row["admin"] else "",
+            "yes" if row["revoked_at"] else "",
+        )
     console.print(table)
 
 

@@ -9,11 +9,11 @@ import typer
 
 from homeport.cli import bundle as bundle_cli
 from homeport.cli import db as db_cli
-from homeport.cli.audit import audit
 from homeport.cli import keys as keys_cli
 from homeport.cli import knowledge as knowledge_cli
 from homeport.cli import rollout as rollout_cli
 from homeport.cli import sample as sample_cli
+from homeport.cli.audit import audit
 from homeport.cli.common import err_console, state
 from homeport.cli.compare import compare
 from homeport.cli.demo import demo

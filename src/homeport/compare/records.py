@@ -69,10 +69,11 @@ def pair_row(pair: ShadowPair) -> dict[str, Any]:
 @dataclass
 class StorePairSink:
     db: Database
+    rollout_id: str  # the gateway's name: several gateways may share one database
 
     def _insert(self, pairs: Sequence[ShadowPair]) -> None:
         insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
-        rows = [pair_row(pair) for pair in pairs]
+        rows = [{**pair_row(pair), "rollout_id": self.rollout_id} for pair in pairs]
         with self.db.session() as session:
             session.execute(
                 insert(ComparisonRecord).values(rows).on_conflict_do_nothing(index_elements=["id"])
@@ -83,8 +84,8 @@ class StorePairSink:
             await asyncio.to_thread(self._insert, pairs)
 
 
-def store_sink(db: Database) -> StorePairSink:
-    return StorePairSink(db)
+def store_sink(db: Database, gateway: str) -> StorePairSink:
+    return StorePairSink(db, gateway)
 
 
 def score_pending(db: Database, pipeline: Pipeline, *, limit: int = 1000) -> int:
@@ -148,13 +149,14 @@ def tally(
     return Tally(int(count or 0), int(different or 0))
 
 
-def conversations_since(db: Database, *, kind: str, since: float) -> int:
-    """Distinct conversations among records of ``kind`` created from ``since``."""
+def conversations_since(db: Database, *, kind: str, since: float, rollout_id: str) -> int:
+    """Distinct conversations among the rollout's records of ``kind`` created from ``since``."""
     with db.sessions() as session:
         return int(
             session.scalar(
                 select(func.count(func.distinct(ComparisonRecord.conversation_key))).where(
                     ComparisonRecord.kind == kind,
+                    ComparisonRecord.rollout_id == rollout_id,
                     ComparisonRecord.created_at >= since,
                     ComparisonRecord.conversation_key.is_not(None),
                 )

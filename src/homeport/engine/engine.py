@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from homeport.engine import queue
 from homeport.engine.adapter import RunRow
-from homeport.engine.events import Event, EventBus
+from homeport.engine.events import MAX_POLL_SECONDS, Event, EventBus
 from homeport.engine.providers.registry import ProviderRegistry
 from homeport.engine.status import PAUSED, TERMINAL
 
@@ -54,6 +54,9 @@ class Engine:
         # of letting them collide on the write lock (its busy handler backs off for milliseconds).
         threads = 1 if services.settings.is_sqlite else DB_THREADS
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="homeport-db")
+        # Heartbeats never wait behind a queue of run transactions (a lease must not lapse
+        # because the process is busy).
+        self._lease_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="homeport-lease")
         self._backlog = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -92,6 +95,7 @@ class Engine:
             await asyncio.wait(set(self._tasks), timeout=grace_seconds)
         await self.providers.aclose()
         self._pool.shutdown(wait=False)
+        self._lease_pool.shutdown(wait=False)
 
     # -- database ----------------------------------------------------------------------------
 
@@ -173,6 +177,7 @@ class Engine:
         """Wait until the run is terminal or paused for tool outputs; returns its row."""
         deadline = None if limit_seconds is None else time.monotonic() + limit_seconds
         waiter = self.bus.waiter(run_id)
+        pause = REMOTE_POLL_SECONDS
         try:
             while True:
                 live = self.bus.live.get(run_id)
@@ -184,8 +189,8 @@ class Engine:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return row
-                step = REMOTE_POLL_SECONDS if left is None else min(left, REMOTE_POLL_SECONDS)
-                await self.bus.wait(waiter, step)
+                await self.bus.wait(waiter, pause if left is None else min(left, pause))
+                pause = min(pause * 2, MAX_POLL_SECONDS)
         finally:
             self.bus.drop_waiter(run_id, waiter)
 
@@ -248,7 +253,12 @@ class Engine:
     async def _heartbeat(self) -> None:
         ids = list(self.executors)
         owner, lease = self.owner, self.settings.lease_seconds
-        held = await self.db(lambda conn: queue.heartbeat(conn, owner, ids, lease))
+        loop = asyncio.get_running_loop()
+        held = await loop.run_in_executor(
+            self._lease_pool,
+            self._transaction,
+            lambda conn: queue.heartbeat(conn, owner, ids, lease),
+        )
         for run_id in set(ids) - held:
             executor = self.executors.get(run_id)
             if executor is not None:

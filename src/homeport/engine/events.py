@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, select
 from homeport.engine.adapter import DONE
 from homeport.store.models import RunEvent
 
+MAX_POLL_SECONDS = 1.0
 Event = tuple[int, str, str]
 """(n, event name, JSON data text)."""
 
@@ -94,10 +95,13 @@ class EventBus:
         self, run_id: str, after: int, *, db: Any, poll_seconds: float
     ) -> AsyncIterator[Event]:
         """Events numbered above ``after`` until the next ``done``. ``db`` runs a function
-        with a connection in the database thread pool (``Engine.db``)."""
+        with a connection in the database thread pool (``Engine.db``). Table reads that find
+        nothing back off from ``poll_seconds`` to ``MAX_POLL_SECONDS``; local events wake the
+        reader at once."""
         waiter = self.waiter(run_id)
         last = after
         live: LiveRun | None = None
+        pause = poll_seconds
         try:
             while True:
                 live = self.live.get(run_id, live)
@@ -110,11 +114,15 @@ class EventBus:
                     last = event[0]
                     if event[1] == DONE:
                         return
-                if not batch:
-                    if live is not None and live.ended.is_set() and live.first_n <= last + 1:
-                        live = None  # its events are committed: read the rest from the table
-                        continue
-                    await self.wait(waiter, poll_seconds)
+                if batch:
+                    pause = poll_seconds
+                    continue
+                if live is not None and live.ended.is_set() and live.first_n <= last + 1:
+                    live = None  # its events are committed: read the rest from the table
+                    continue
+                await self.wait(waiter, pause)
+                if live is None:
+                    pause = min(pause * 2, MAX_POLL_SECONDS)
         finally:
             self.drop_waiter(run_id, waiter)
 

@@ -6,7 +6,7 @@ through the run kind's adapter, so every run ends with its protocol's events and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
@@ -35,6 +35,11 @@ WORKER_LOST = (
 )
 
 
+def _finish(services: Services, adapter: RunAdapter, status: str, **kwargs: Any) -> None:
+    services.metrics.runs.labels(adapter.scope.run["kind"], status).inc()
+    adapter.finish(status, **kwargs)
+
+
 def adapter_for(services: Services, conn: Connection, row: RunRow) -> RunAdapter:
     scope = RunScope(services, row, next_n=last_event_number(conn, row["id"]) + 1)
     return adapter_class(row["kind"])(scope)
@@ -58,7 +63,7 @@ def cancel_run(services: Services, conn: Connection, run_id: str) -> RunRow:
         return row
     if status in (QUEUED, *PAUSED):
         adapter = adapter_for(services, conn, row)
-        adapter.finish(CANCELLED)
+        _finish(services, adapter, CANCELLED)
         adapter.scope.flush(conn)
         return adapter.scope.run
     transition(status, CANCELLING, object_name=row["kind"])
@@ -73,11 +78,12 @@ def settle_stale(services: Services, conn: Connection) -> list[str]:
         adapter = adapter_for(services, conn, row)
         if row["status"] in ACTIVE:
             if row["status"] == CANCELLING:
-                adapter.finish(CANCELLED)
+                _finish(services, adapter, CANCELLED)
             else:
-                adapter.finish(FAILED, error={"code": "server_error", "message": WORKER_LOST})
+                error = {"code": "server_error", "message": WORKER_LOST}
+                _finish(services, adapter, FAILED, error=error)
         else:
-            adapter.finish(EXPIRED)
+            _finish(services, adapter, EXPIRED)
         adapter.scope.flush(conn)
         settled.append(row["id"])
     return settled

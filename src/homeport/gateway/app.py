@@ -4,7 +4,8 @@ One request, in order: read the body; classify the path; decide the side from th
 state and the cached pins; forward with a pooled client and stream the answer back chunk by chunk
 (``homeport-upstream`` names the side that served it). An answer that reveals a new thread,
 conversation or response ID is held until that ID's pin is durable. Shared objects are written to
-both sides. In shadow mode the finished exchange is handed to the shadow dispatcher.
+both sides. In shadow mode the finished exchange is handed to the shadow dispatcher. A request
+about an evacuated conversation is translated to its managed IDs, and its answer back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -41,6 +42,7 @@ from homeport.gateway.seams import (
 )
 from homeport.gateway.shadow import ShadowDispatcher, ShadowJob
 from homeport.gateway.sidestats import write_side_stats
+from homeport.gateway.translate import Translation, Translations
 from homeport.gateway.upstream import (
     CONVERSATION_KEY_HEADER,
     UPSTREAM_HEADER,
@@ -60,6 +62,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _KEY_HEADER = CONVERSATION_KEY_HEADER.encode()
 _UPSTREAM = {u: (UPSTREAM_HEADER.encode(), u.value.encode()) for u in Upstream}
+_HOP = (b"connection", b"keep-alive", b"transfer-encoding")
+# Answer headers not relayed; a translated answer changes length, so its length goes too.
+_DROPPED_ANSWER_HEADERS = {False: _HOP, True: (*_HOP, b"content-length")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,8 @@ class Plan:
     after: str | None  # the existing object the request refers to
     pin_kind: str | None  # kind of the pin to write for the object the answer creates
     also_produces: str | None = None  # a conversation a new response is added to
+    moved: bool = False  # the conversation was evacuated to the managed side
+    translation: Translation | None = None  # its ID map (homeport IDs <-> managed IDs)
 
 
 def _error_body(message: str, code: str) -> bytes:
@@ -108,6 +115,7 @@ class Gateway:
         # Made in start(): they need the running loop.
         self.sides: dict[Upstream, Side] = {}
         self.pins: PinStore
+        self.translations = Translations(db, config.map_cache_size)
         self.pairs: PairQueue
         self.shadow: ShadowDispatcher
         self.mirror: ObjectMirror
@@ -120,7 +128,8 @@ class Gateway:
             Upstream.MANAGED: Side(Upstream.MANAGED, self.config.managed),
             Upstream.HOMEPORT: Side(Upstream.HOMEPORT, self.config.homeport),
         }
-        self.pins = PinStore(self.db, self.config.pin_cache_size)
+        self.pins = PinStore(self.db, self.config.pin_cache_size, self.config.name)
+        self.routing.on_read = self._follow_pins_epoch
         self.pairs = PairQueue(self._sink, self.config.shadow, self.metrics)
         self.shadow = ShadowDispatcher(
             self.sides[Upstream.HOMEPORT], self.config.shadow, self.metrics, self.pairs
@@ -153,6 +162,15 @@ class Gateway:
             await asyncio.to_thread(write_side_stats, self.db, stats)
         except Exception as exc:  # counters are advisory; the next window carries on
             log.warning("writing side stats failed: %s", exc)
+
+    async def _follow_pins_epoch(self, state: RoutingState) -> None:
+        """Re-read pins an evacuation moved; on failure the next refresh tries again."""
+        if state.pins_epoch <= self.pins.epoch:
+            return
+        try:
+            self.translations.forget(await self.pins.advance(state.pins_epoch))
+        except Exception as exc:
+            log.warning("re-reading moved pins failed: %s", exc)
 
     async def _stats_loop(self) -> None:
         while True:
@@ -221,7 +239,7 @@ class Gateway:
             if isinstance(ref, str):
                 plan = await self._existing(ref, state, kind)
                 extra = conversation if isinstance(conversation, str) else None
-                return Plan(plan.side, plan.conversation, ref, kind, extra)
+                return replace(plan, after=ref, pin_kind=kind, also_produces=extra)
             side = new_conversation_side(state, client_key or secrets.token_hex(8))
             return Plan(side, client_key, None, kind)
         if route.scope is Scope.CREATE:
@@ -236,7 +254,12 @@ class Gateway:
             pin = await self.pins.get(key)
         if pin is None:
             return Plan(unpinned_side(state), key, key, pin_kind)
-        return Plan(pin.side, pin.conversation, key, pin_kind)
+        translation = None
+        if pin.moved:
+            translation = self.translations.cached(pin.conversation) or await self.translations.get(
+                pin.conversation
+            )
+        return Plan(pin.side, pin.conversation, key, pin_kind, None, pin.moved, translation)
 
     # ------------------------------------------------------------------ proxying
 
@@ -272,8 +295,16 @@ class Gateway:
         capture = route.model_call or shadowing or mirroring or plan.pin_kind is not None
         started_at = time.time()
         t0 = time.perf_counter()
+        # An evacuated conversation: the managed side knows it under its own IDs.
+        sent = (
+            (path, query, body)
+            if plan.translation is None
+            else plan.translation.request(path, query, body)
+        )
         try:
-            response = await side.open(method, path, query, side.headers(scope["headers"]), body)
+            response = await side.open(
+                method, sent[0], sent[1], side.headers(scope["headers"]), sent[2]
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.metrics.observe(
                 side=plan.side,
@@ -339,11 +370,12 @@ class Gateway:
         """Stream the upstream's answer to the client; pin a created object before its ID goes
         out. Returns the captured answer (body only when ``capture``), None when it failed."""
         status = response.status
+        rewriter = plan.translation.answer() if plan.translation else None
+        dropped = _DROPPED_ANSWER_HEADERS[rewriter is not None]
         headers = [
             (k, v)
             for k, v in response.raw_headers
-            if k.lower()
-            not in (b"connection", b"keep-alive", b"transfer-encoding", _UPSTREAM[plan.side][0])
+            if k.lower() not in dropped and k.lower() != _UPSTREAM[plan.side][0]
         ]
         headers.append(_UPSTREAM[plan.side])
         streamed = is_event_stream(response.headers.get("content-type", ""))
@@ -371,15 +403,19 @@ class Gateway:
             if not started:
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 started = True
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            out = chunk if rewriter is None else rewriter.feed(chunk)
+            await send({"type": "http.response.body", "body": out, "more_body": True})
         if held:  # an answer that never named an object: forward it unpinned
             if not started:
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 started = True
-            await send({"type": "http.response.body", "body": b"".join(held), "more_body": True})
+            out = b"".join(held)
+            out = out if rewriter is None else rewriter.feed(out)
+            await send({"type": "http.response.body", "body": out, "more_body": True})
         if not started:
             await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        last = b"" if rewriter is None else rewriter.flush()
+        await send({"type": "http.response.body", "body": last, "more_body": False})
         return CapturedResponse(
             upstream=plan.side,
             status=status,
@@ -399,7 +435,9 @@ class Gateway:
         # added to an existing one joins it.
         conversation = created.id if plan.after is None else plan.conversation or created.id
         try:
-            await self.pins.put(created.id, plan.pin_kind, Pin(plan.side, conversation))
+            await self.pins.put(
+                created.id, plan.pin_kind, Pin(plan.side, conversation, moved=plan.moved)
+            )
         except PinWriteError as exc:
             log.error("%s", exc)
             await _reply(

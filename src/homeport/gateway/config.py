@@ -87,6 +87,7 @@ class GatewayConfig(BaseModel):
     refresh_seconds: float = Field(1.0, gt=0)
     stats_seconds: float = Field(10.0, gt=0)
     pin_cache_size: int = Field(200_000, ge=1)
+    map_cache_size: int = Field(10_000, ge=1)  # ID maps of evacuated conversations
     mirror_timeout_seconds: float = Field(30.0, gt=0)
     shadow: ShadowConfig = Field(default_factory=ShadowConfig)
 

@@ -40,7 +40,7 @@ class JsonlSink:
         await asyncio.to_thread(self._append, pairs)
 
 
-def load_sink(config: ShadowConfig, db: Database) -> PairSink | None:
+def load_sink(config: ShadowConfig, db: Database, gateway: str) -> PairSink | None:
     if config.sink == "none":
         return None
     if config.sink == "jsonl":
@@ -55,7 +55,7 @@ def load_sink(config: ShadowConfig, db: Database) -> PairSink | None:
             f'shadow.sink = "store" needs {STORE_SINK_FACTORY}, which is not available ({exc}):'
             ' use sink = "jsonl"'
         ) from exc
-    sink: PairSink = factory(db)
+    sink: PairSink = factory(db, gateway)
     return sink
 
 

@@ -2,9 +2,13 @@
 
 Hot path: a pin is read from the process cache; only a never-seen ID costs one indexed SELECT
 (run in a thread, so the event loop never waits on the database). Absence is cached too. That is
-safe because a pin is written once, *before* the ID it names reaches any client, and never
-changes: an ID that had no pin when a replica looked it up is a legacy object and will never get
-one.
+safe because a pin is written once, *before* the ID it names reaches any client: an ID that had
+no pin when a replica looked it up is a legacy object and will never get one.
+
+A pin changes only when an evacuation moves its conversation to the managed side. The mover
+raises the rollout's pins epoch in the same transaction; each replica sees the new epoch in its
+routing state (every ``refresh_seconds``) and calls :meth:`PinStore.advance`, which re-reads the
+pins changed since the epoch the cache reflects (one indexed SELECT) and replaces them in place.
 
 Writes are group-committed: requests that create conversations enqueue their pin and await its
 future; one writer task commits everything queued in one transaction, then wakes them. The
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -35,6 +40,7 @@ WRITE_ATTEMPTS = 3
 class Pin:
     side: Upstream
     conversation: str  # the conversation the pinned object belongs to
+    moved: bool = False  # the conversation was evacuated: requests naming it need its ID map
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +51,10 @@ class _NewPin:
 
 
 class PinStore:
-    def __init__(self, db: Database, cache_size: int) -> None:
+    def __init__(self, db: Database, cache_size: int, gateway: str) -> None:
         self._db = db
+        self._gateway = gateway
+        self.epoch = 0  # the pins epoch the cache reflects
         self._cache: dict[str, Pin | None] = {}
         self._cache_size = cache_size
         self._queue: list[tuple[_NewPin, asyncio.Future[Pin]]] = []
@@ -73,9 +81,23 @@ class PinStore:
         known, pin = self.cached(key)
         if known:
             return pin
+        epoch = self.epoch
         pin = await asyncio.to_thread(self._load, key)
-        self._remember(key, pin)
+        if epoch == self.epoch:  # else the row may predate a move ``advance`` just applied
+            self._remember(key, pin)
         return pin
+
+    async def advance(self, epoch: int) -> set[str]:
+        """Take the pins moved after the cached epoch up to ``epoch``; returns the conversations
+        whose pins moved (their ID maps are stale)."""
+        if epoch <= self.epoch:
+            return set()
+        moved = await asyncio.to_thread(self._moved_since, self.epoch)
+        for key, pin in moved.items():
+            if key in self._cache:
+                self._cache[key] = pin
+        self.epoch = epoch
+        return {pin.conversation for pin in moved.values()}
 
     async def put(self, key: str, kind: str, pin: Pin) -> Pin:
         """Durably pin ``key``; returns the pin in force (an earlier writer's, if any)."""
@@ -92,10 +114,17 @@ class PinStore:
 
     def _load(self, key: str) -> Pin | None:
         with self._db.session() as session:
-            row = session.execute(
-                select(GatewayPin.side, GatewayPin.conversation).where(GatewayPin.key == key)
-            ).first()
-        return None if row is None else Pin(Upstream(row.side), row.conversation)
+            row = session.execute(select(*_PIN_COLUMNS).where(GatewayPin.key == key)).first()
+        return None if row is None else _pin(row)
+
+    def _moved_since(self, epoch: int) -> dict[str, Pin]:
+        with self._db.session() as session:
+            rows = session.execute(
+                select(GatewayPin.key, *_PIN_COLUMNS).where(
+                    GatewayPin.gateway == self._gateway, GatewayPin.epoch > epoch
+                )
+            ).all()
+        return {r.key: _pin(r) for r in rows}
 
     def _write(self, batch: list[_NewPin]) -> dict[str, Pin]:
         insert = pg_insert if self._db.dialect == "postgresql" else sqlite_insert
@@ -105,6 +134,9 @@ class PinStore:
                 "kind": p.kind,
                 "side": p.pin.side.value,
                 "conversation": p.pin.conversation,
+                "gateway": self._gateway,
+                # An object created in an evacuated conversation carries the mark (epoch > 0).
+                "epoch": max(self.epoch, 1) if p.pin.moved else 0,
             }
             for p in batch
         ]
@@ -113,11 +145,11 @@ class PinStore:
                 insert(GatewayPin).values(rows).on_conflict_do_nothing(index_elements=["key"])
             )
             found = session.execute(
-                select(GatewayPin.key, GatewayPin.side, GatewayPin.conversation).where(
+                select(GatewayPin.key, *_PIN_COLUMNS).where(
                     GatewayPin.key.in_([p.key for p in batch])
                 )
             ).all()
-        return {r.key: Pin(Upstream(r.side), r.conversation) for r in found}
+        return {r.key: _pin(r) for r in found}
 
     async def _write_loop(self) -> None:
         while True:
@@ -144,6 +176,13 @@ class PinStore:
                     future.set_result(written[new.key])
                 else:
                     future.set_exception(PinWriteError(f"could not record pin {new.key}: {error}"))
+
+
+_PIN_COLUMNS = (GatewayPin.side, GatewayPin.conversation, GatewayPin.epoch)
+
+
+def _pin(row: Any) -> Pin:
+    return Pin(Upstream(row.side), row.conversation, moved=row.epoch > 0)
 
 
 class PinWriteError(Exception):

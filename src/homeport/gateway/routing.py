@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import importlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from homeport.config import ConfigError
 from homeport.gateway.seams import (
@@ -82,6 +83,8 @@ class RoutingCache:
         self._source = source
         self._refresh = refresh_seconds
         self._task: asyncio.Task[None] | None = None
+        # Called with every state read (changed or not), e.g. to follow the pins epoch.
+        self.on_read: Callable[[RoutingState], Awaitable[None]] | None = None
 
     async def refresh(self) -> None:
         try:
@@ -89,6 +92,8 @@ class RoutingCache:
         except Exception as exc:  # keep serving the last known state
             log.warning("reading the routing state failed, keeping the last one: %s", exc)
             return
+        if state is not None and self.on_read is not None:
+            await self.on_read(state)
         if state is not None and state != self.current:
             log.info(
                 "routing: mode=%s weight=%.3f phase=%s version=%d",

@@ -27,7 +27,8 @@ from typing import Any, Protocol
 import orjson
 
 STORE_SINK_FACTORY = "homeport.compare.records:store_sink"
-"""``module:callable`` taking a ``homeport.store.db.Database`` and returning a :class:`PairSink`."""
+"""``module:callable`` taking ``(Database, gateway_name: str)`` and returning a :class:`PairSink`
+(pairs are stored under the gateway's rollout)."""
 
 STORE_ROUTING_FACTORY = "homeport.rollout.state:store_routing"
 """``module:callable`` taking ``(Database, gateway_name: str)`` and returning a RoutingSource."""
@@ -254,6 +255,8 @@ class RoutingState:
     it never moves an existing conversation (pins win). ``salt`` salts the assignment hash, so a
     new rollout draws a fresh split. ``version`` increases on every change. ``phase`` is the
     controller's own name for the step (carried into pairs, metrics and side stats).
+    ``pins_epoch`` rises whenever an evacuation moves pins; a replica that sees it rise re-reads
+    the pins changed since the epoch it knew (cached pins are otherwise never re-read).
     """
 
     mode: Mode
@@ -262,6 +265,7 @@ class RoutingState:
     salt: str = ""
     version: int = 0
     updated_at: float = 0.0
+    pins_epoch: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.weight <= 1.0:

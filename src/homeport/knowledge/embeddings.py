@@ -45,7 +45,8 @@ class Embedder(ABC):
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    out: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return out
 
 
 def package_dir(package: str) -> Path:
@@ -80,6 +81,11 @@ class LocalEmbedder(Embedder):
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
+        cls_id, sep_id = self.tokenizer.token_to_id("[CLS]"), self.tokenizer.token_to_id("[SEP]")
+        if cls_id is None or sep_id is None:
+            raise EmbedderUnavailable(f"{tokenizer} is not a BERT word-piece tokenizer.")
+        self.cls_id: int = cls_id
+        self.sep_id: int = sep_id
 
     def _run(self, segments: list[list[int]]) -> np.ndarray:
         width = max(len(s) for s in segments)
@@ -101,7 +107,7 @@ class LocalEmbedder(Embedder):
         averaged by length, so the end of an 800-token chunk counts too."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        cls_id, sep_id = self.tokenizer.token_to_id("[CLS]"), self.tokenizer.token_to_id("[SEP]")
+        cls_id, sep_id = self.cls_id, self.sep_id
         inner = MAX_SEQUENCE_TOKENS - 2
         segments: list[list[int]] = []
         owners: list[int] = []

@@ -129,7 +129,7 @@ class SqliteIndex(SearchIndex):
             return
         seqs = [r[0] for r in rows]
         marks, params = _placeholders("s", seqs)
-        vectors = dict(
+        vectors: dict[int, bytes] = dict(
             conn.execute(
                 text(f"SELECT seq, embedding FROM knowledge_chunks WHERE seq IN ({marks})"), params
             ).all()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 
 from homeport.errors import HomeportError
 from homeport.knowledge.blobs import BlobStore
@@ -91,7 +91,7 @@ def claim(
         return [(r.vector_store_id, r.id) for r in rows]
 
 
-def _held(store_id: str, file_id: str, owner: str) -> object:
+def _held(store_id: str, file_id: str, owner: str) -> ColumnElement[bool]:
     return and_(
         VectorStoreFile.vector_store_id == store_id,
         VectorStoreFile.id == file_id,
@@ -198,11 +198,11 @@ class Ingestor:
         step = 256
         last_renew = time.monotonic()
         for start in range(0, len(pending), step):
-            part = pending[start : start + step]
-            vectors = self.embedder.embed([body for _, body in part])
-            known.update({h: v for (h, _), v in zip(part, vectors, strict=True)})
+            batch = pending[start : start + step]
+            vectors = self.embedder.embed([body for _, body in batch])
+            known.update({h: v for (h, _), v in zip(batch, vectors, strict=True)})
             if progress is not None:
-                progress(len(part))
+                progress(len(batch))
             if time.monotonic() - last_renew > self.lease_seconds / 3:
                 self.renew(job, owner)
                 last_renew = time.monotonic()

@@ -29,11 +29,12 @@ class StoreEvidence:
     db: Database
     pipeline: Pipeline | None = None
 
-    def _pinned(self, since: float) -> int:
+    def _pinned(self, gateway: str, since: float) -> int:
         with self.db.sessions() as session:
             return int(
                 session.scalar(
                     select(func.count(func.distinct(GatewayPin.conversation))).where(
+                        GatewayPin.gateway == gateway,
                         GatewayPin.side == Upstream.HOMEPORT.value,
                         GatewayPin.created_at >= since,
                     )
@@ -49,12 +50,14 @@ class StoreEvidence:
             for s in read_side_stats(self.db, since=rollout.step_started_at)
             if s.phase == rollout.phase and s.window_start < now
         ]
-        pairs = tally(self.db, kind=SHADOW, since=rollout.started_at)
+        pairs = tally(self.db, kind=SHADOW, since=rollout.started_at, rollout_id=rollout.id)
         noise = tally(self.db, kind=NOISE, rollout_id=rollout.id)
         if rollout.mode == Mode.SHADOW.value:
-            conversations = conversations_since(self.db, kind=SHADOW, since=rollout.step_started_at)
+            conversations = conversations_since(
+                self.db, kind=SHADOW, since=rollout.step_started_at, rollout_id=rollout.id
+            )
         else:
-            conversations = self._pinned(rollout.step_started_at)
+            conversations = self._pinned(rollout.id, rollout.step_started_at)
         return Evidence(
             managed=side_evidence(stats, Upstream.MANAGED.value),
             candidate=side_evidence(stats, Upstream.HOMEPORT.value),

@@ -13,6 +13,10 @@ It lives in ``homeport.toml`` under ``[rollout]``::
 
     [rollout.gates]
     equivalence_delta = 0.03
+
+    [rollout.evacuation]                     # where "evacuate" reads and writes transcripts
+    managed_base_url = "https://api.openai.com/v1"
+    homeport_base_url = "http://homeport:8080/v1"
 """
 
 from __future__ import annotations
@@ -72,6 +76,21 @@ class Gates(BaseModel):
     confidence: float = Field(0.95, gt=0.5, lt=1)
 
 
+class Evacuation(BaseModel):
+    """How pinned conversations move to the managed side (``homeport rollout evacuate``, or the
+    controller on rollback under ``on_rollback = "evacuate"``). Keys come from the environment:
+    the managed key must belong to the project the clients use (they keep their own keys)."""
+
+    managed_base_url: str | None = None
+    managed_api_key_env: str = "HOMEPORT_MANAGED_API_KEY"
+    homeport_base_url: str | None = None
+    homeport_api_key_env: str = "HOMEPORT_GATEWAY_KEY"  # the gateway's admin key on homeport
+    #: Runs in progress on homeport get this long to finish, then are cancelled.
+    run_wait_seconds: float = Field(60.0, ge=0)
+    #: Wait after moving pins before copying late entries: at least the gateways' refresh.
+    settle_seconds: float = Field(3.0, ge=0)
+
+
 def _step(value: Any) -> Any:
     return {"target": value} if isinstance(value, str | int) else value
 
@@ -87,6 +106,7 @@ class RolloutPlan(BaseModel):
     max_failed_checks: int = Field(3, ge=1)
     on_rollback: Literal["finish", "evacuate"] = "finish"
     gates: Gates = Field(default_factory=Gates)
+    evacuation: Evacuation = Field(default_factory=Evacuation)
 
     @field_validator("steps", mode="before")
     @classmethod

@@ -37,6 +37,7 @@ def routing_of(row: RolloutState) -> RoutingState:
         salt=row.salt,
         version=row.version,
         updated_at=row.updated_at,
+        pins_epoch=row.pins_epoch,
     )
 
 
@@ -72,6 +73,7 @@ def new_state(rollout_id: str, now: float) -> RolloutState:
         started_at=now,
         step_started_at=now,
         failed_checks=0,
+        pins_epoch=0,
         updated_at=now,
     )
 

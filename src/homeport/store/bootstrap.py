@@ -31,8 +31,18 @@ def prepare_database(services: Services) -> None:
     with services.db.session() as session:
         keys.ensure_project(session, settings.default_project)
         if settings.bootstrap_api_key:
-            keys.ensure_key(session, project=settings.default_project, name="bootstrap",
-                            secret=settings.bootstrap_api_key, admin=False)
+            keys.ensure_key(
+                session,
+                project=settings.default_project,
+                name="bootstrap",
+                secret=settings.bootstrap_api_key,
+                admin=False,
+            )
         if settings.bootstrap_admin_key:
-            keys.ensure_key(session, project=settings.default_project, name="bootstrap-admin",
-                            secret=settings.bootstrap_admin_key, admin=True)
+            keys.ensure_key(
+                session,
+                project=settings.default_project,
+                name="bootstrap-admin",
+                secret=settings.bootstrap_admin_key,
+                admin=True,
+            )

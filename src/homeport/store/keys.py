@@ -74,9 +74,9 @@ def verify(session: Session, secret: str) -> Principal | None:
 
 def list_keys(session: Session) -> list[tuple[ApiKey, str]]:
     rows = session.execute(
-        select(ApiKey, Project.name).join(Project, Project.id == ApiKey.project_id).order_by(
-            ApiKey.seq
-        )
+        select(ApiKey, Project.name)
+        .join(Project, Project.id == ApiKey.project_id)
+        .order_by(ApiKey.seq)
     )
     return [(key, project_name) for key, project_name in rows]
 

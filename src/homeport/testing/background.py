@@ -72,7 +72,8 @@ class BackgroundServer:
             deadline.wait(0.01)
         if not server.started:
             self.stop()
-            raise RuntimeError(f"server on port {self.port} did not start: {self._error!r}")
+            reason = repr(self._error) if self._error else "see the startup error logged above"
+            raise RuntimeError(f"server on port {self.port} did not start: {reason}")
         return self
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -1,8 +1,10 @@
 """The gateway's shared state: conversation pins, mirrored objects and per-side counters.
 
 Several gateway replicas agree through these tables without talking to each other. A pin is
-written once, before the ID it names is returned to any client, and never changed, so replicas
-may cache pins (and their absence) for as long as they like.
+written once, before the ID it names is returned to any client. It changes only when an
+evacuation moves its conversation to the managed side: then its ``epoch`` takes the rollout's new
+pins epoch (``rollout_state.pins_epoch``), which tells every replica to re-read it, and
+``gateway_id_map`` holds the managed side's IDs for the conversation's homeport IDs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class GatewayPin(SeqMixin, Base):
     """Which side owns a conversation-like object (thread, conversation or stored response)."""
 
     __tablename__ = "gateway_pins"
+    __table_args__ = (Index("ix_gateway_pins_epoch", "gateway", "epoch"),)
 
     key: Mapped[str] = mapped_column(String(128), unique=True)
     side: Mapped[str] = mapped_column(String(16))
@@ -26,6 +29,24 @@ class GatewayPin(SeqMixin, Base):
     # The conversation the object belongs to: its own ID, or the first response of a chain.
     conversation: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[int] = mapped_column(default=now)
+    # The gateway (rollout) that wrote it: several gateways may share one database.
+    gateway: Mapped[str] = mapped_column(String(128), default="default", server_default="default")
+    # 0, or the pins epoch at which the conversation moved to the managed side (its ID map then
+    # applies to every request naming it, and to objects created in it afterwards).
+    epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class GatewayIdMap(SeqMixin, Base):
+    """An object of an evacuated conversation: its homeport ID and its ID on the managed side
+    (managed platforms assign their own IDs). ``kind``: thread, conversation, message, item."""
+
+    __tablename__ = "gateway_id_map"
+    __table_args__ = (Index("ix_gateway_id_map_conversation", "conversation", "seq"),)
+
+    source_id: Mapped[str] = mapped_column(String(128), unique=True)
+    target_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    conversation: Mapped[str] = mapped_column(String(128))  # the pin's conversation key
 
 
 class GatewayObject(SeqMixin, Base):

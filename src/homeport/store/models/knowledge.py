@@ -74,7 +74,7 @@ class VectorStore(SeqMixin, Base):
     description: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[int] = mapped_column(default=now)
     last_active_at: Mapped[int] = mapped_column(default=now)
-    expires_after: Mapped[Any] = mapped_column(Json, default=None)
+    expires_after: Mapped[Any] = mapped_column(Json, nullable=True, default=None)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
     embedding_model: Mapped[str] = mapped_column(String(256))
     """The embedder every chunk of this store was embedded with (``local:all-MiniLM-L6-v2``)."""
@@ -98,7 +98,7 @@ class VectorStoreFile(SeqMixin, Base):
     filename: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[int] = mapped_column(default=now)
     status: Mapped[str] = mapped_column(String(16), default="in_progress")
-    last_error: Mapped[Any] = mapped_column(Json, default=None)
+    last_error: Mapped[Any] = mapped_column(Json, nullable=True, default=None)
     usage_bytes: Mapped[int] = mapped_column(default=0)
     chunking_strategy: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     attributes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)

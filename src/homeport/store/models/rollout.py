@@ -5,6 +5,8 @@
   a row lock, so replicas and operators never interleave half a decision.
 - ``RolloutDecision``: the append-only audit log; every check, promotion, pause and rollback with
   the evidence it was taken on.
+- ``RolloutEvacuation``: one conversation being moved from homeport to the managed side after a
+  rollback (``on_rollback = "evacuate"``): where the copy stands, so a rerun resumes it.
 - ``ComparisonRecord``: one pair of answers to the same turn (shadow traffic, an offline replay,
   or a noise pair of the baseline against itself) and, once scored, its verdict.
 """
@@ -30,6 +32,8 @@ class RolloutState(SeqMixin, Base):
     step_index: Mapped[int] = mapped_column(default=-1)
     salt: Mapped[str] = mapped_column(String(64), default="")
     version: Mapped[int] = mapped_column(default=0)
+    # Raised whenever pins move (evacuation): replicas then re-read the pins that changed.
+    pins_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     started_at: Mapped[float] = mapped_column(Float)
     step_started_at: Mapped[float] = mapped_column(Float)
     last_check_at: Mapped[float | None] = mapped_column(Float, default=None)
@@ -52,6 +56,24 @@ class RolloutDecision(SeqMixin, Base):
     weight_after: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text, default="")
     evidence: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+class RolloutEvacuation(SeqMixin, Base):
+    """``status``: copying (transcript going to the managed side), switched (pin moved, late
+    entries still to copy), done, failed (retried by the next run; ``error`` says why)."""
+
+    __tablename__ = "rollout_evacuations"
+    __table_args__ = (Index("ix_rollout_evacuations_status", "rollout_id", "status"),)
+
+    rollout_id: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(128), unique=True)  # homeport's ID
+    kind: Mapped[str] = mapped_column(String(32))  # thread | conversation
+    status: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str | None] = mapped_column(String(128), default=None)  # the managed ID
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    evidence: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    updated_at: Mapped[float] = mapped_column(Float)
 
 
 class ComparisonRecord(SeqMixin, Base):

@@ -68,7 +68,7 @@ def upgrade() -> None:
         sa.Column(
             "expires_after",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column(
             "metadata",
@@ -166,7 +166,7 @@ def upgrade() -> None:
         sa.Column(
             "last_error",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column("usage_bytes", sa.Integer(), nullable=False),
         sa.Column(

@@ -1,0 +1,117 @@
+"""ID translation for evacuated conversations: clients keep using the homeport IDs they stored.
+
+An evacuated conversation lives on the managed side under new IDs (managed platforms assign their
+own). Its ID map (``gateway_id_map``: homeport ID -> managed ID, for the thread or conversation
+and each replayed message or item) is read once per replica, when a request first names the
+conversation after the move, and cached like pins (bounded; dropped when the pins epoch says the
+conversation's pins changed). Requests are rewritten to the managed IDs (path, query, body) and
+answers back to the homeport IDs; a streamed answer is rewritten line by line, so an ID split
+across chunks is never missed.
+
+Every token shaped like an ID (``prefix_token``) is looked up in the map, so each field naming
+one (``thread_id``, ``id``, ``first_id``, ``conversation``, a ``after`` cursor) is covered without
+a table of endpoints; IDs the map does not hold (runs and messages created after the move) pass
+unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from homeport.store.db import Database
+from homeport.store.models.gateway import GatewayIdMap
+
+# A whole token (not preceded by a word character, which also keeps the scan linear).
+_ID = re.compile(rb"(?<![A-Za-z0-9_])[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+")
+
+
+def _rewrite(data: bytes, mapping: dict[bytes, bytes]) -> bytes:
+    if not mapping or not data:
+        return data
+    return _ID.sub(lambda m: mapping.get(m.group(0), m.group(0)), data)
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """One evacuated conversation's ID map, both ways."""
+
+    to_managed: dict[bytes, bytes]
+    to_client: dict[bytes, bytes]
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]]) -> Translation:
+        forward = {source.encode(): target.encode() for source, target in pairs}
+        return cls(forward, {target: source for source, target in forward.items()})
+
+    def request(self, path: str, query: str, body: bytes) -> tuple[str, str, bytes]:
+        """The request as the managed side must see it."""
+        return (
+            _rewrite(path.encode(), self.to_managed).decode(),
+            _rewrite(query.encode(), self.to_managed).decode(),
+            _rewrite(body, self.to_managed),
+        )
+
+    def answer(self) -> AnswerRewriter:
+        return AnswerRewriter(self.to_client)
+
+
+class AnswerRewriter:
+    """Rewrites an answer chunk by chunk, holding back the bytes after the last line end."""
+
+    def __init__(self, mapping: dict[bytes, bytes]) -> None:
+        self._mapping = mapping
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._tail + chunk
+        cut = data.rfind(b"\n") + 1
+        self._tail = data[cut:]
+        return _rewrite(data[:cut], self._mapping)
+
+    def flush(self) -> bytes:
+        data, self._tail = self._tail, b""
+        return _rewrite(data, self._mapping)
+
+
+class Translations:
+    """Per-replica cache of the ID maps of evacuated conversations."""
+
+    def __init__(self, db: Database, cache_size: int) -> None:
+        self._db = db
+        self._size = cache_size
+        self._cache: dict[str, Translation] = {}
+        self._generation = 0  # bumped by ``forget``: a load that spans it is not cached
+
+    def cached(self, conversation: str) -> Translation | None:
+        return self._cache.get(conversation)
+
+    async def get(self, conversation: str) -> Translation:
+        found = self._cache.get(conversation)
+        if found is not None:
+            return found
+        generation = self._generation
+        translation = Translation.of(await asyncio.to_thread(self._load, conversation))
+        if generation == self._generation:
+            if len(self._cache) >= self._size:
+                del self._cache[next(iter(self._cache))]
+            self._cache[conversation] = translation
+        return translation
+
+    def forget(self, conversations: Iterable[str]) -> None:
+        self._generation += 1
+        for conversation in conversations:
+            self._cache.pop(conversation, None)
+
+    def _load(self, conversation: str) -> list[tuple[str, str]]:
+        with self._db.session() as session:
+            rows = session.execute(
+                select(GatewayIdMap.source_id, GatewayIdMap.target_id).where(
+                    GatewayIdMap.conversation == conversation
+                )
+            ).all()
+        return [(r.source_id, r.target_id) for r in rows]
