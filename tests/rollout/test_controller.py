@@ -11,6 +11,7 @@ from homeport.errors import Conflict
 from homeport.gateway.seams import Mode
 from homeport.rollout.collect import StoreEvidence
 from homeport.rollout.controller import Controller
+from homeport.rollout.evacuate import EvacuationResult
 from homeport.rollout.state import current, decisions, store_routing
 from homeport.store.db import Database
 from tests.rollout.conftest import (
@@ -186,20 +187,36 @@ def test_manual_rollback_and_restart_draw_a_fresh_split(
 def test_evacuation_moves_pinned_conversations_then_passes_everything_through(
     db: Database, clock: FakeClock
 ) -> None:
-    moved: list[str] = []
+    results = [
+        EvacuationResult(moved=5, failed=2, remaining=2, kept=1),
+        EvacuationResult(moved=2, failed=0, remaining=0, kept=1),
+    ]
+    calls: list[int] = []
 
-    def evacuate(rollout_id: str) -> int:
-        moved.append(rollout_id)
-        return 7
+    def evacuate() -> EvacuationResult:
+        calls.append(1)
+        return results[len(calls) - 1]
 
-    plan = make_plan(on_rollback="evacuate")
-    with pytest.raises(ConfigError, match="evacuate"):
+    plan = make_plan(
+        on_rollback="evacuate",
+        evacuation={"managed_base_url": "http://managed/v1", "homeport_base_url": "http://hp/v1"},
+    )
+    with pytest.raises(ConfigError, match="evacuat"):
         Controller(db, plan, ROLLOUT, StoreEvidence(db), clock=clock)
     controller = Controller(db, plan, ROLLOUT, StoreEvidence(db), clock=clock, evacuate=evacuate)
     controller.promote("alice")
     controller.promote("alice")
+    with pytest.raises(Conflict, match="roll back"):
+        controller.evacuate_pinned("bob")  # still running: homeport still gets new conversations
     controller.rollback("bob", "incident")
-    assert moved == [ROLLOUT]
-    assert [d.action for d in decisions(db, ROLLOUT)][-2:] == ["rollback", "evacuate"]
+    # Two conversations failed: the routing stays canary at weight 0 until a rerun moves them.
+    first = decisions(db, ROLLOUT)[-1]
+    assert (first.action, first.evidence["remaining"]) == ("evacuate", 2)
+    assert "rerun" in first.reason
+    state = store_routing(db, ROLLOUT).read()
+    assert state is not None and (state.mode, state.weight) == (Mode.CANARY, 0.0)
+    rerun = controller.evacuate_pinned("bob")
+    assert rerun.evidence["complete"] and "response chains finishing there: 1" in rerun.reason
+    assert [d.action for d in decisions(db, ROLLOUT)][-3:] == ["rollback", "evacuate", "evacuate"]
     state = store_routing(db, ROLLOUT).read()
     assert state is not None and (state.mode, state.weight) == (Mode.PASSTHROUGH, 0.0)

@@ -1,4 +1,5 @@
-"""``homeport rollout``: status, promote, pause, resume, rollback, the controller loop, reports."""
+"""``homeport rollout``: status, promote, pause, resume, rollback, evacuate, the controller loop,
+reports."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from rich.panel import Panel
 from rich.table import Table
 
 from homeport.cli.common import console, print_json, settings
+from homeport.cli.progress import bars
 from homeport.compare.deps import build_dependencies
 from homeport.compare.pipeline import Pipeline
 from homeport.rollout.collect import StoreEvidence
-from homeport.rollout.controller import Controller
+from homeport.rollout.controller import CONTROLLER, Controller
+from homeport.rollout.evacuate import EvacuationResult, Evacuator
 from homeport.rollout.metrics import RolloutCollector
 from homeport.rollout.report import render_rollout_html
 from homeport.rollout.state import COMPLETED, ROLLED_BACK, current, decision_dict, decisions
@@ -36,16 +39,38 @@ Reason = Annotated[str, typer.Option(help="Why (goes to the audit log).")]
 
 
 @contextmanager
-def _controller(gateway: str) -> Iterator[Controller]:
+def _controller(
+    gateway: str,
+    *,
+    actor: str = CONTROLLER,
+    limit: int | None = None,
+    show_progress: bool = True,
+) -> Iterator[Controller]:
     services = Services.from_settings(settings())
     prepare_database(services)
     # Shadow pairs are scored by the comparators ``homeport compare`` uses by default, so they
     # are judged as the noise floor was.
     deps, _ = build_dependencies(services.settings)
     pipeline = Pipeline.build(deps)
+    plan = services.settings.rollout
+
+    def evacuate() -> EvacuationResult:
+        # Built when needed: a missing key must never stand in the way of a rollback.
+        with bars(show_progress) as progress:
+            evacuator = Evacuator.from_settings(
+                services.db,
+                gateway,
+                plan.evacuation,
+                actor=actor,
+                progress=lambda stage, done, total: progress.update(
+                    f"evacuate: {stage}", done, total
+                ),
+            )
+            return evacuator.run(limit)
+
     try:
         yield Controller(
-            services.db, services.settings.rollout, gateway, StoreEvidence(services.db, pipeline)
+            services.db, plan, gateway, StoreEvidence(services.db, pipeline), evacuate=evacuate
         )
     finally:
         services.db.dispose()
@@ -123,8 +148,8 @@ def _num(value: Any) -> str:
 
 
 def _act(gateway: str, action: str, reason: str, actor: str | None, as_json: bool) -> None:
-    with _controller(gateway) as controller:
-        who = actor or getpass.getuser()
+    who = actor or getpass.getuser()
+    with _controller(gateway, actor=who, show_progress=not as_json) as controller:
         decision = getattr(controller, action)(who, reason)
         if as_json:
             print_json(decision_dict(decision))
@@ -178,6 +203,27 @@ def rollback_cmd(
     _act(gateway, "rollback", reason, actor, as_json)
 
 
+@app.command("evacuate")
+def evacuate_cmd(
+    gateway: Gateway = "default",
+    reason: Reason = "",
+    actor: Actor = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Move at most this many conversations now.", min=1)
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """After a rollback: move conversations pinned to homeport to the managed side by replaying
+    their transcripts (resumable: a rerun continues where the last one stopped)."""
+    who = actor or getpass.getuser()
+    with _controller(gateway, actor=who, limit=limit, show_progress=not as_json) as controller:
+        decision = controller.evacuate_pinned(who, reason)
+    if as_json:
+        print_json(decision_dict(decision))
+    else:
+        console.print(f"{decision.action}: {decision.reason}", highlight=False)
+
+
 @app.command("run")
 def run_cmd(
     gateway: Gateway = "default",
@@ -188,7 +234,7 @@ def run_cmd(
     as_json: Json = False,
 ) -> None:
     """The controller loop: check the gates every interval until complete or rolled back."""
-    with _controller(gateway) as controller:
+    with _controller(gateway, show_progress=not as_json) as controller:
         if metrics_port is not None:
             registry = CollectorRegistry()
             registry.register(RolloutCollector(controller.db, gateway))

@@ -10,9 +10,11 @@ it was taken on, goes to the audit log. Time comes from ``clock`` so tests drive
 
 Rollback stops new assignments at once: the routing becomes canary at weight 0 (the gateway picks
 it up within its refresh interval). Under ``on_rollback = "finish"`` conversations pinned to
-homeport finish there; under ``"evacuate"`` the ``evacuate`` hook moves them to the managed side
-first and the routing then becomes passthrough. A plan asking for evacuation without a hook is
-refused when the controller is made, never silently treated as "finish".
+homeport finish there; under ``"evacuate"`` the ``evacuate`` hook (``homeport.rollout.evacuate``)
+then moves them to the managed side, and once none is left the routing becomes passthrough. A
+person can run the same evacuation after any rollback (``evacuate_pinned``). A plan asking for
+evacuation without a hook is refused when the controller is made, never silently treated as
+"finish".
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from homeport.config import ConfigError
 from homeport.errors import Conflict
 from homeport.gateway.seams import Mode
 from homeport.rollout import state as st
+from homeport.rollout.evacuate import EvacuationResult
 from homeport.rollout.evidence import Evidence
 from homeport.rollout.gates import Check, GateStatus, evaluate
 from homeport.rollout.plan import RolloutPlan, Step
@@ -42,8 +45,8 @@ class EvidenceSource(Protocol):
         ...
 
 
-Evacuate = Callable[[str], int]
-"""Moves a rollout's conversations pinned to homeport to the managed side; returns the count."""
+Evacuate = Callable[[], EvacuationResult]
+"""Moves the rollout's conversations pinned to homeport to the managed side."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,8 @@ class Controller:
         self.evacuate = evacuate
         if plan.on_rollback == "evacuate" and evacuate is None:
             raise ConfigError(
-                "setting 'rollout.on_rollback': \"evacuate\" needs an evacuation hook, which this "
-                'deployment does not provide: use "finish"'
+                "setting 'rollout.on_rollback': \"evacuate\" needs an evacuation hook: set "
+                '[rollout.evacuation] (see docs/cutover.md) or use "finish"'
             )
 
     # -- reading -------------------------------------------------------------------------------
@@ -353,20 +356,47 @@ class Controller:
 
     def _after_rollback(self) -> None:
         """Under ``evacuate``: move pinned conversations, then send everything to managed."""
-        if self.evacuate is None or self.plan.on_rollback != "evacuate":
-            return
-        moved = self.evacuate(self.rollout_id)
+        if self.evacuate is not None and self.plan.on_rollback == "evacuate":
+            self._evacuate(self.evacuate, CONTROLLER, "on_rollback = evacuate")
+
+    def evacuate_pinned(self, actor: str, reason: str = "") -> RolloutDecision:
+        """Move conversations pinned to homeport to the managed side (after a rollback; a rerun
+        resumes an interrupted evacuation)."""
+        if self.evacuate is None:
+            raise ConfigError(
+                "setting 'rollout.evacuation': this controller has no evacuation hook: set "
+                "[rollout.evacuation] (see docs/cutover.md)"
+            )
+        row = st.current(self.db, self.rollout_id)
+        if row is None or row.status != st.ROLLED_BACK:
+            status = row.status if row else st.IDLE
+            raise Conflict(
+                f"rollout {self.rollout_id!r} is {status}: roll back before evacuating, or new "
+                "conversations keep reaching homeport"
+            )
+        return self._evacuate(self.evacuate, actor, reason or "evacuated by hand")
+
+    def _evacuate(self, evacuate: Evacuate, actor: str, reason: str) -> RolloutDecision:
+        result = evacuate()
         now = self.clock()
+        summary = f"{reason}: {result.moved} conversations moved to the managed side"
+        if result.complete:
+            summary += ", none left on homeport" + (
+                f" (response chains finishing there: {result.kept})" if result.kept else ""
+            )
+        else:
+            summary += f", {result.remaining} still on homeport ({result.failed} failed): rerun"
         with st.locked(self.db, self.rollout_id, now) as (session, row):
-            st.decide(
+            passthrough = result.complete and row.status == st.ROLLED_BACK
+            return st.decide(
                 session,
                 row,
                 now=now,
                 action="evacuate",
-                actor=CONTROLLER,
-                reason=f"{moved} conversations moved to the managed side",
-                evidence={"moved": moved},
-                change=lambda r: _set(r, mode=Mode.PASSTHROUGH.value),
+                actor=actor,
+                reason=summary,
+                evidence=result.to_dict(),
+                change=(lambda r: _set(r, mode=Mode.PASSTHROUGH.value)) if passthrough else None,
             )
 
 

@@ -120,6 +120,12 @@ class RolloutPlan(BaseModel):
         weights = [s.weight for s in self.steps]
         if weights != sorted(weights) or len(set(weights)) != len(weights):
             raise ValueError("steps must rise strictly: shadow first, then increasing percents")
+        if self.on_rollback == "evacuate":
+            for side in ("managed", "homeport"):
+                if not getattr(self.evacuation, f"{side}_base_url"):
+                    raise ValueError(
+                        f'on_rollback = "evacuate" needs rollout.evacuation.{side}_base_url'
+                    )
         return self
 
     def bake(self, step: Step) -> float:

@@ -1,0 +1,372 @@
+"""Evacuation: moving the conversations pinned to homeport to the managed side after a rollback.
+
+Each thread and Responses conversation the rollout's gateway pinned to homeport goes through:
+
+1. **copying**: runs in progress on homeport get ``run_wait_seconds`` to finish, then are
+   cancelled; an empty container is created on the managed side and its ID recorded *before*
+   anything is replayed; the transcript is replayed in order, each new ID recorded as it comes
+   (``gateway_id_map``: what the gateway translates with).
+2. **switched**: in one transaction under the rollout's row lock the pin moves to the managed side
+   and the rollout's pins epoch rises; every gateway replica re-reads moved pins within its
+   routing refresh, so from then on the conversation's requests go to the managed side.
+3. **done**: after ``settle_seconds`` (the replicas have followed), whatever reached homeport in
+   between is copied too, the epoch rises again (replicas drop the stale ID map), and the move
+   goes to the audit log with its evidence.
+
+Response chains without a conversation (``previous_response_id`` only) cannot be recreated under
+another ID: they stay on homeport and finish there (counted as ``kept``).
+
+Resumable and idempotent: progress lives in ``rollout_evacuations`` and the ID map, and a rerun
+takes each conversation up where it stood. Before the switch only the evacuation writes to the
+managed container, so entries it holds beyond those recorded (a crash between the platform's
+answer and the record) are matched by position, never replayed twice. One window is left: a
+crash between ``create`` answering and its ID being recorded leaves an empty container on the
+managed side that nothing points to (OpenAI cannot list threads to find it again).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import openai
+from sqlalchemy import func, select, update
+
+from homeport.config import ConfigError
+from homeport.gateway.seams import Upstream
+from homeport.rollout import state as st
+from homeport.rollout.plan import Evacuation
+from homeport.rollout.transcripts import (
+    ConversationTranscript,
+    RunsStillActive,
+    Source,
+    ThreadTranscript,
+    Transcript,
+)
+from homeport.store.db import Database
+from homeport.store.models.gateway import GatewayIdMap, GatewayPin
+from homeport.store.models.rollout import RolloutEvacuation
+
+COPYING, SWITCHED, DONE, FAILED = "copying", "switched", "done", "failed"
+EVACUATED, NOT_EVACUATED = "evacuate-conversation", "evacuate-failed"
+
+Progress = Callable[[str, int, int], None]
+"""``(stage, done, total)``: stages are "copy" and "finish"."""
+
+
+@dataclass(frozen=True)
+class EvacuationResult:
+    moved: int  # conversations moved in this run
+    failed: int  # conversations that failed in this run (they stay where they are; rerun)
+    remaining: int  # evacuable conversations still not moved
+    kept: int  # response chains, which stay on homeport
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.remaining == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "complete": self.complete}
+
+
+class Evacuator:
+    def __init__(
+        self,
+        db: Database,
+        rollout_id: str,
+        *,
+        homeport: openai.OpenAI,
+        managed: openai.OpenAI,
+        run_wait_seconds: float = 60.0,
+        settle_seconds: float = 3.0,
+        poll_seconds: float = 0.2,
+        actor: str = "controller",
+        progress: Progress | None = None,
+    ) -> None:
+        self.db = db
+        self.rollout_id = rollout_id
+        self.run_wait_seconds = run_wait_seconds
+        self.settle_seconds = settle_seconds
+        self.poll_seconds = poll_seconds
+        self.actor = actor
+        self.progress = progress or (lambda stage, done, total: None)
+        self.transcripts: dict[str, Transcript] = {
+            t.kind: t
+            for t in (
+                ThreadTranscript(homeport, managed),
+                ConversationTranscript(homeport, managed),
+            )
+        }
+
+    @classmethod
+    def from_settings(
+        cls, db: Database, rollout_id: str, settings: Evacuation, **options: Any
+    ) -> Evacuator:
+        """Clients for both sides from ``[rollout.evacuation]`` (no request is made yet)."""
+
+        def client(side: str) -> openai.OpenAI:
+            url = getattr(settings, f"{side}_base_url")
+            env = getattr(settings, f"{side}_api_key_env")
+            if not url:
+                raise ConfigError(
+                    f"setting 'rollout.evacuation.{side}_base_url': needed to evacuate "
+                    "conversations: add it to homeport.toml"
+                )
+            key = os.environ.get(env)
+            if not key:
+                raise ConfigError(
+                    f"setting 'rollout.evacuation.{side}_api_key_env': environment variable "
+                    f"{env} is empty: export the {side} side's API key"
+                )
+            return openai.OpenAI(base_url=url, api_key=key, max_retries=5)
+
+        return cls(
+            db,
+            rollout_id,
+            homeport=client("homeport"),
+            managed=client("managed"),
+            run_wait_seconds=settings.run_wait_seconds,
+            settle_seconds=settings.settle_seconds,
+            **options,
+        )
+
+    # -- what there is to do -------------------------------------------------------------------
+    def todo(self) -> list[tuple[str, str]]:
+        """``(homeport ID, kind)`` of the conversations still to move, oldest first: those pinned
+        to homeport, and those whose pin moved but whose move is not finished."""
+        with self.db.sessions() as session:
+            pinned = session.execute(
+                select(GatewayPin.key, GatewayPin.kind)
+                .where(
+                    GatewayPin.gateway == self.rollout_id,
+                    GatewayPin.side == Upstream.HOMEPORT.value,
+                    GatewayPin.kind.in_(tuple(self.transcripts)),
+                    GatewayPin.key == GatewayPin.conversation,
+                )
+                .order_by(GatewayPin.seq)
+            ).all()
+            switched = session.execute(
+                select(RolloutEvacuation.key, RolloutEvacuation.kind)
+                .where(
+                    RolloutEvacuation.rollout_id == self.rollout_id,
+                    RolloutEvacuation.status == SWITCHED,
+                )
+                .order_by(RolloutEvacuation.seq)
+            ).all()
+        return [(r.key, r.kind) for r in switched] + [(r.key, r.kind) for r in pinned]
+
+    def kept(self) -> int:
+        """Response chains pinned to homeport (no conversation to recreate them in)."""
+        conversations = select(GatewayPin.key).where(GatewayPin.kind == "conversation")
+        with self.db.sessions() as session:
+            return int(
+                session.scalar(
+                    select(func.count(func.distinct(GatewayPin.conversation))).where(
+                        GatewayPin.gateway == self.rollout_id,
+                        GatewayPin.side == Upstream.HOMEPORT.value,
+                        GatewayPin.kind == "response",
+                        GatewayPin.conversation.not_in(conversations),
+                    )
+                )
+                or 0
+            )
+
+    # -- the job -------------------------------------------------------------------------------
+    def run(self, limit: int | None = None) -> EvacuationResult:
+        """Move up to ``limit`` conversations (all by default)."""
+        todo = self.todo()
+        total = len(todo)
+        todo = todo[:limit] if limit is not None else todo
+        errors: dict[str, str] = {}
+        switched: list[str] = []
+        self.progress("copy", 0, len(todo))
+        for n, (key, kind) in enumerate(todo, 1):
+            try:
+                if self._status(key) != SWITCHED:
+                    self._copy_and_switch(key, kind)
+                switched.append(key)
+            except (openai.OpenAIError, RunsStillActive) as exc:
+                errors[key] = self._fail(key, kind, exc)
+            self.progress("copy", n, len(todo))
+        if switched:
+            time.sleep(self.settle_seconds)
+        moved = 0
+        self.progress("finish", 0, len(switched))
+        for n, key in enumerate(switched, 1):
+            try:
+                self._finish(key)
+                moved += 1
+            except (openai.OpenAIError, RunsStillActive) as exc:
+                errors[key] = self._fail(key, self._row(key).kind, exc)
+            self.progress("finish", n, len(switched))
+        return EvacuationResult(moved, len(errors), total - moved, self.kept(), errors)
+
+    def _copy_and_switch(self, key: str, kind: str) -> None:
+        transcript = self.transcripts[kind]
+        target = self._begin(key, kind)
+        drained = transcript.drain(key, self.run_wait_seconds, self.poll_seconds)
+        source = transcript.read(key)
+        resumed = target is not None
+        if target is None:
+            target = transcript.create(source)
+            self._record_target(key, kind, target)
+        replayed, recovered = self._replay(key, target, transcript, source, recover=resumed)
+        evidence = {
+            "kind": kind,
+            "homeport_id": key,
+            "managed_id": target,
+            f"{transcript.entry_kind}s": len(source.entries),
+            "replayed": replayed,
+            "recovered": recovered,
+            "skipped": source.skipped,
+            "runs_waited": drained.waited,
+            "runs_cancelled": drained.cancelled,
+        }
+        self._move_pin(key, SWITCHED, evidence)
+
+    def _finish(self, key: str) -> None:
+        row = self._row(key)
+        assert row.target is not None  # switched rows always have one
+        transcript = self.transcripts[row.kind]
+        drained = transcript.drain(key, self.run_wait_seconds, self.poll_seconds)
+        late, _ = self._replay(key, row.target, transcript, transcript.read(key), recover=False)
+        evidence = dict(row.evidence)
+        evidence["late"] = late
+        evidence["runs_waited"] += drained.waited
+        evidence["runs_cancelled"] += drained.cancelled
+        self._move_pin(key, DONE, evidence)
+
+    def _replay(
+        self, key: str, target: str, transcript: Transcript, source: Source, *, recover: bool
+    ) -> tuple[int, int]:
+        """Append the entries not yet in the ID map; returns (replayed, recovered)."""
+        mapped = self._mapped(key, transcript.entry_kind)
+        pending = [(sid, body) for sid, body in source.entries if sid not in mapped]
+        recovered = 0
+        if recover and pending:
+            # Entries the managed side holds beyond the recorded ones were ours, in order.
+            unrecorded = transcript.existing(target)[len(mapped) :]
+            matched = [(sid, tid) for (sid, _), tid in zip(pending, unrecorded, strict=False)]
+            self._record(key, transcript.entry_kind, matched)
+            recovered, pending = len(matched), pending[len(matched) :]
+        for start in range(0, len(pending), transcript.batch):
+            chunk = pending[start : start + transcript.batch]
+            created = transcript.append(target, [body for _, body in chunk])
+            pairs = list(zip([sid for sid, _ in chunk], created, strict=True))
+            self._record(key, transcript.entry_kind, pairs)
+        return len(pending), recovered
+
+    # -- the store -----------------------------------------------------------------------------
+    def _row(self, key: str) -> RolloutEvacuation:
+        with self.db.sessions() as session:
+            return session.scalars(
+                select(RolloutEvacuation).where(RolloutEvacuation.key == key)
+            ).one()
+
+    def _status(self, key: str) -> str | None:
+        with self.db.sessions() as session:
+            return session.scalar(
+                select(RolloutEvacuation.status).where(RolloutEvacuation.key == key)
+            )
+
+    def _begin(self, key: str, kind: str) -> str | None:
+        """Mark the conversation as being copied; the managed container's ID if it has one."""
+        with self.db.session() as session:
+            row = session.scalars(
+                select(RolloutEvacuation).where(RolloutEvacuation.key == key)
+            ).first()
+            if row is None:
+                row = RolloutEvacuation(
+                    rollout_id=self.rollout_id, key=key, kind=kind, attempts=0, evidence={}
+                )
+                session.add(row)
+            row.status, row.error, row.updated_at = COPYING, None, time.time()
+            row.attempts += 1
+            target = row.target
+        return target
+
+    def _record(self, key: str, kind: str, pairs: list[tuple[str, str]]) -> None:
+        """Store IDs the managed side assigned to the conversation's entries."""
+        with self.db.session() as session:
+            session.add_all(
+                GatewayIdMap(source_id=source, target_id=target, kind=kind, conversation=key)
+                for source, target in pairs
+            )
+
+    def _record_target(self, key: str, kind: str, target: str) -> None:
+        with self.db.session() as session:
+            session.add(GatewayIdMap(source_id=key, target_id=target, kind=kind, conversation=key))
+            session.execute(
+                update(RolloutEvacuation)
+                .where(RolloutEvacuation.key == key)
+                .values(target=target, updated_at=time.time())
+            )
+
+    def _mapped(self, key: str, entry_kind: str) -> set[str]:
+        with self.db.sessions() as session:
+            return set(
+                session.scalars(
+                    select(GatewayIdMap.source_id).where(
+                        GatewayIdMap.conversation == key, GatewayIdMap.kind == entry_kind
+                    )
+                )
+            )
+
+    def _move_pin(self, key: str, status: str, evidence: dict[str, Any]) -> None:
+        """Point the pin at the managed side (again, when done: replicas drop the stale map),
+        raising the pins epoch in the same transaction; a finished move is audited."""
+        now = time.time()
+        with st.locked(self.db, self.rollout_id, now) as (session, rollout):
+            rollout.pins_epoch += 1
+            session.execute(
+                update(GatewayPin)
+                .where(GatewayPin.key == key)
+                .values(side=Upstream.MANAGED.value, epoch=rollout.pins_epoch)
+            )
+            session.execute(
+                update(RolloutEvacuation)
+                .where(RolloutEvacuation.key == key)
+                .values(status=status, evidence=evidence, updated_at=now)
+            )
+            if status == DONE:
+                entries = evidence.get("messages", evidence.get("items"))
+                st.decide(
+                    session,
+                    rollout,
+                    now=now,
+                    action=EVACUATED,
+                    actor=self.actor,
+                    reason=(
+                        f"{evidence['kind']} {key} moved to the managed side as "
+                        f"{evidence['managed_id']}: {entries} entries, "
+                        f"{evidence['replayed'] + evidence['late']} replayed"
+                    ),
+                    evidence=evidence,
+                )
+
+    def _fail(self, key: str, kind: str, exc: Exception) -> str:
+        """Record why a conversation did not move (it stays put; a rerun retries it)."""
+        error = f"{type(exc).__name__}: {exc}"
+        now = time.time()
+        with st.locked(self.db, self.rollout_id, now) as (session, rollout):
+            row = session.scalars(
+                select(RolloutEvacuation).where(RolloutEvacuation.key == key)
+            ).first()
+            if row is not None:
+                row.error, row.updated_at = error, now
+                if row.status == COPYING:
+                    row.status = FAILED
+            st.decide(
+                session,
+                rollout,
+                now=now,
+                action=NOT_EVACUATED,
+                actor=self.actor,
+                reason=f"{kind} {key} not moved yet: {error}",
+                evidence={"kind": kind, "homeport_id": key, "error": error},
+            )
+        return error
