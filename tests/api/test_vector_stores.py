@@ -296,3 +296,23 @@ def test_message_attachments_make_a_thread_store(client: openai.OpenAI) -> None:
     store = client.vector_stores.retrieve(store_id)
     assert store.file_counts.completed == 1
     assert store.expires_after is not None and store.expires_after.days == 7
+
+
+def test_file_search_in_a_response(client: openai.OpenAI) -> None:
+    store_id = _store(client, guide_md=GUIDE, shipping_md=SHIPPING)
+    response = client.responses.create(
+        model="scripted",
+        input="[[search warehouse shipping days]]",
+        tools=[{"type": "file_search", "vector_store_ids": [store_id], "max_num_results": 2}],
+        include=["file_search_call.results"],
+    )
+    assert response.status == "completed"
+    call, message = response.output[0], response.output[-1]
+    assert call.type == "file_search_call" and call.status == "completed"
+    assert call.queries == ["warehouse shipping days"]
+    assert call.results and call.results[0].filename == "shipping.md"
+    assert len(call.results) <= 2
+    assert message.type == "message"
+    notes = message.content[0].annotations  # type: ignore[union-attr]
+    assert notes and notes[0].type == "file_citation"
+    assert notes[0].file_id == call.results[0].file_id  # type: ignore[union-attr]

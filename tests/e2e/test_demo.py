@@ -67,7 +67,7 @@ def test_every_step_runs_and_is_summarised(scripted_run: Run) -> None:
     assert summary["ok"] is True
     assert [s["function"] for s in summary["steps"]] == [step.__name__ for _, step in STEPS]
     assert all(s["headline"] for s in summary["steps"])
-    assert "homeport demo" in output and "everything started has been stopped" in output
+    assert "homeport demo" in output and "everything it started is stopped" in output
 
 
 @pytest.mark.slow

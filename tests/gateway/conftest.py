@@ -3,11 +3,15 @@
 The managed side answers with the persona ``managed``, the candidate with ``homeport``, so every
 answer shows which side produced it. ``start_gateway(**config)`` serves a real gateway (uvicorn)
 over the test database (SQLite and PostgreSQL); ``stop()`` drains its shadow copies and pairs.
+``two_homeports`` serves two homeport servers with separate databases as the two sides (the
+"managed" one answers with the ``managed`` persona): a thread exists on one side only.
+``wait_for(condition, what)`` polls until a gateway has followed a change in the store.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ from homeport.gateway.seams import ShadowPair
 from homeport.gateway.server import build_gateway
 from homeport.testing.background import BackgroundServer
 from homeport.testing.scripted_model import ScriptedModelOptions, ScriptedModelServer
+from tests.support.servers import HomeportServer, server_settings
 
 
 class GatewayServer(BackgroundServer):
@@ -92,6 +97,30 @@ def start_gateway(
     for server in reversed(started):
         server.stop()
         server.gateway.db.dispose()
+
+
+@pytest.fixture
+def two_homeports(
+    tmp_path: Path, managed_model: ScriptedModelServer, candidate_model: ScriptedModelServer
+) -> Iterator[tuple[HomeportServer, HomeportServer]]:
+    """(managed, homeport): two homeport servers with separate databases."""
+    servers = []
+    for name, model in (("managed", managed_model), ("homeport", candidate_model)):
+        settings = server_settings(f"sqlite:///{tmp_path / name}.db", tmp_path / name, model)
+        servers.append(HomeportServer(settings).start())
+    yield servers[0], servers[1]
+    for server in servers:
+        server.stop()
+
+
+def wait_for(condition: Callable[[], object], what: str) -> None:
+    """Poll ``condition`` until it holds (bounded: a gateway that never follows fails)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def binomial_two_sided_p(successes: int, trials: int, p: float) -> float:

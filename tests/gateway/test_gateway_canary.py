@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,9 +10,8 @@ import pytest
 from homeport.gateway.seams import Mode
 from homeport.rollout.state import locked
 from homeport.store.db import Database
-from homeport.testing.scripted_model import ScriptedModelServer
-from tests.gateway.conftest import GatewayFactory, binomial_two_sided_p
-from tests.support.servers import HomeportServer, server_settings
+from tests.gateway.conftest import GatewayFactory, binomial_two_sided_p, wait_for
+from tests.support.servers import HomeportServer
 
 
 def test_chat_conversations_stay_on_one_side_and_split_by_weight(
@@ -43,20 +40,6 @@ def test_chat_conversations_stay_on_one_side_and_split_by_weight(
     assert gateway.pairs() == []  # canary does not mirror
 
 
-@pytest.fixture
-def two_homeports(
-    tmp_path: Path, managed_model: ScriptedModelServer, candidate_model: ScriptedModelServer
-) -> Iterator[tuple[HomeportServer, HomeportServer]]:
-    """Two homeport servers with separate databases: a thread exists on one side only."""
-    servers = []
-    for name, model in (("managed", managed_model), ("homeport", candidate_model)):
-        settings = server_settings(f"sqlite:///{tmp_path / name}.db", tmp_path / name, model)
-        servers.append(HomeportServer(settings).start())
-    yield servers[0], servers[1]
-    for server in servers:
-        server.stop()
-
-
 def _set_routing(database_url: str, mode: Mode, weight: float) -> None:
     db = Database(database_url)
     try:
@@ -72,10 +55,7 @@ def _set_routing(database_url: str, mode: Mode, weight: float) -> None:
 
 
 def _wait_for_weight(url: str, weight: float) -> None:
-    for _ in range(2000):
-        if httpx.get(url + "/healthz").json()["weight"] == weight:
-            return
-    raise AssertionError(f"the gateway never took weight {weight}")
+    wait_for(lambda: httpx.get(url + "/healthz").json()["weight"] == weight, f"weight {weight}")
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ from tests.gateway.conftest import (  # noqa: F401 - fixtures used by name
     candidate_model,
     managed_model,
     start_gateway,
+    wait_for,
 )
 from tests.rollout.conftest import FakeClock
 
@@ -58,15 +59,6 @@ def converse(gateway: GatewayServer, first: int, count: int) -> dict[str, str]:
 def homeport_requests(db: Database) -> int:
     with db.sessions() as session:
         return sum(r.requests for r in session.query(GatewaySideStats).filter_by(side="homeport"))
-
-
-def wait_for(condition: object, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_candidate_failing_half_its_calls_is_rolled_back(

@@ -37,7 +37,7 @@ from homeport.knowledge.chunking import resolve_strategy
 from homeport.knowledge.embeddings import embedder_name, get_embedder
 from homeport.knowledge.rewrite import rewrite_query
 from homeport.knowledge.search import search, touch
-from homeport.knowledge.worker import EXTRA_KEY, IngestWorker, running_worker
+from homeport.knowledge.worker import EXTRA_KEY, IngestWorker, wake_worker
 from homeport.services import Services
 from homeport.store.models.knowledge import Chunk, VectorStore, VectorStoreFile
 
@@ -61,12 +61,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(tags=["Vector stores"], lifespan=lifespan)
-
-
-def _wake(services: Services) -> None:
-    worker = running_worker(services)
-    if worker is not None:
-        worker.wake()
 
 
 def _poll_headers(services: Services) -> dict[str, str]:
@@ -106,7 +100,7 @@ def create_vector_store(
             created_at=identity[1],
         )
         response = _respond_store(session, store)
-    _wake(services)
+    wake_worker(services)
     return response
 
 
@@ -225,7 +219,7 @@ def create_vector_store_file(
             attributes=body.attributes,
         )
         rendered = render_store_file(row)
-    _wake(services)
+    wake_worker(services)
     return JSONResponse(rendered, headers=_poll_headers(services))
 
 
@@ -321,7 +315,7 @@ def create_file_batch(
         ]
         batch = stores.create_batch(session, store, entries)
         response = _respond_batch(session, batch, _poll_headers(services))
-    _wake(services)
+    wake_worker(services)
     return response
 
 

@@ -16,7 +16,7 @@ import io
 import os
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -67,6 +67,10 @@ def key_check(key: bytes) -> str:
     return hashlib.sha256(b"homeport-bundle-key-check" + key).hexdigest()[:16]
 
 
+class Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
 class SegmentWriter:
     """Encrypts what is written to ``sink`` segment by segment.
 
@@ -76,7 +80,7 @@ class SegmentWriter:
 
     def __init__(
         self,
-        sink: BinaryIO,
+        sink: Sink,
         key: bytes,
         name: str,
         *,

@@ -96,9 +96,9 @@ def pack(folder: Path, archive: Path) -> None:
     the manifest goes first so readers find it at once."""
     if not (folder / MANIFEST).is_file():
         raise BundleError(f"{folder} is not a bundle: it has no {MANIFEST}")
-    mode = "w:gz" if archive.name.endswith((".gz", ".tgz")) else "w"
     tmp = archive.with_name(archive.name + ".tmp")
-    with tarfile.open(tmp, mode) as tar:
+    gzipped = archive.name.endswith((".gz", ".tgz"))
+    with tarfile.open(tmp, "w:gz") if gzipped else tarfile.open(tmp, "w") as tar:
         tar.add(folder / MANIFEST, arcname=MANIFEST)
         for path in sorted(folder.rglob("*")):
             if path.is_file() and path.name != MANIFEST and not _scratch(path):

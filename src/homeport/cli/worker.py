@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from homeport.cli.common import print_json, settings
+from homeport.knowledge.worker import IngestWorker
 from homeport.logs import configure_logging
 from homeport.services import Services
 from homeport.store.bootstrap import prepare_database
@@ -49,9 +50,12 @@ async def _work(services: Services) -> str:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await engine.start()
+    ingest = IngestWorker(services)  # vector store files are indexed here too
+    ingest.start()
     try:
         await stop.wait()
     finally:
+        await ingest.stop()
         await engine.stop()
         services.db.dispose()
     return engine.owner

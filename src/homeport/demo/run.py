@@ -57,7 +57,7 @@ def _summary(demo: Demo, steps: list[dict[str, Any]], seconds: float) -> None:
         table.add_row(step["step"], escape(step["headline"]), f"{step['seconds']:.1f}")
     demo.console.print(Rule())
     demo.console.print(table)
-    demo.console.print(f"done in {seconds:.0f}s; everything started has been stopped")
+    demo.console.print(f"done in {seconds:.0f}s; everything it started is stopped")
 
 
 def run_demo(
@@ -73,11 +73,12 @@ def run_demo(
     unless ``keep``), then stop everything; returns the summary ``--json`` prints.
 
     ``persona`` marks homeport's answers when ``model`` is "scripted"; "managed" makes homeport
-    answer exactly as the managed stand-in does (an equivalent candidate: the rollout completes).
+    answer exactly as the managed stand-in does (an equivalent candidate).
     """
     console = console or Console()
     folder = workdir or Path(tempfile.mkdtemp(prefix="homeport-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
+    kept = keep or workdir is not None
     started = time.monotonic()
     steps: list[dict[str, Any]] = []
     try:
@@ -92,18 +93,21 @@ def run_demo(
             )
             for title, step in STEPS:
                 steps.append(_run_step(demo, title, step))
-        seconds = round(time.monotonic() - started, 1)
-        _summary(demo, steps, seconds)
+    except DemoFailed as exc:
+        hint = f"logs in {folder}" if kept else "--keep keeps the logs"
+        raise DemoFailed(f"{exc} ({hint})") from exc
     finally:
-        if workdir is None and not keep:
+        if not kept:
             shutil.rmtree(folder, ignore_errors=True)
-    if keep or workdir is not None:
+    seconds = round(time.monotonic() - started, 1)
+    _summary(demo, steps, seconds)
+    if kept:
         console.print(f"kept {folder}", highlight=False)
     return {
         "ok": True,
         "model": model,
         "seconds": seconds,
-        "workdir": str(folder) if keep or workdir is not None else None,
+        "workdir": str(folder) if kept else None,
         "steps": steps,
         "results": demo.results,
     }

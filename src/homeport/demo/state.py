@@ -16,6 +16,8 @@ from homeport.config import Settings
 from homeport.errors import HomeportError
 from homeport.rollout.controller import Controller
 
+CLIENT_TIMEOUT = 300.0  # seconds; a small local model on a busy machine can be slow
+
 
 class DemoFailed(HomeportError):
     """A demo step failed; the message names the step and the reason in one line."""
@@ -51,7 +53,9 @@ class Instance:
     def client(self) -> openai.OpenAI:
         if not self.base_url:
             raise DemoFailed(f"{self.name} is not started yet")
-        return openai.OpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0)
+        return openai.OpenAI(
+            base_url=self.base_url, api_key=self.api_key, max_retries=0, timeout=CLIENT_TIMEOUT
+        )
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import openai
 
-from homeport.demo.state import Demo, DemoFailed
+from homeport.demo.state import CLIENT_TIMEOUT, Demo, DemoFailed
 from homeport.sample.content import SUPPORT_QA
 
 MAX_COMPLETION_TOKENS = 256  # the smallest limit the Assistants API accepts for a run
@@ -47,7 +47,9 @@ class Traffic:
 
 
 def gateway_client(demo: Demo) -> openai.OpenAI:
-    return openai.OpenAI(base_url=demo.gateway_url, api_key=CLIENT_KEY, max_retries=0)
+    return openai.OpenAI(
+        base_url=demo.gateway_url, api_key=CLIENT_KEY, max_retries=0, timeout=CLIENT_TIMEOUT
+    )
 
 
 def turn(client: openai.OpenAI, thread_id: str, assistant_id: str, question: str) -> Turn:

@@ -10,6 +10,7 @@ are not embedded again.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
 import socket
@@ -39,7 +40,7 @@ def import_owner() -> str:
 def store_blob(reader: BundleReader, blobs: BlobStore, sha256: str | None, limit: int) -> str:
     """Copy one bundle blob into the blob store (the empty blob for ``None``); returns its sha."""
     if sha256 is None:
-        staged = stage(_Empty(), folder=blobs.staging, limit=limit)
+        staged = stage(io.BytesIO(), folder=blobs.staging, limit=limit)
     else:
         if not reader.has_blob(sha256):
             raise BundleError(f"blob {sha256} is missing from the bundle: run 'bundle verify'")
@@ -50,11 +51,6 @@ def store_blob(reader: BundleReader, blobs: BlobStore, sha256: str | None, limit
         raise BundleError(f"blob {sha256} does not hash to its name: the bundle is damaged")
     blobs.put(staged)
     return staged.sha256
-
-
-class _Empty:
-    def read(self, _size: int = -1) -> bytes:
-        return b""
 
 
 def file_row(record: Record, reader: BundleReader, blobs: BlobStore, limit: int) -> rows.Row:

@@ -107,3 +107,10 @@ class IngestWorker:
 def running_worker(services: Services) -> IngestWorker | None:
     worker = services.extras.get(EXTRA_KEY)
     return worker if isinstance(worker, IngestWorker) else None
+
+
+def wake_worker(services: Services) -> None:
+    """Tell this process's worker (if it runs one) that files were queued and committed."""
+    worker = running_worker(services)
+    if worker is not None:
+        worker.wake()

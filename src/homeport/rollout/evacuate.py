@@ -34,6 +34,7 @@ from typing import Any
 
 import openai
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import aliased
 
 from homeport.config import ConfigError
 from homeport.gateway.seams import Upstream
@@ -161,7 +162,8 @@ class Evacuator:
 
     def kept(self) -> int:
         """Response chains pinned to homeport (no conversation to recreate them in)."""
-        conversations = select(GatewayPin.key).where(GatewayPin.kind == "conversation")
+        container = aliased(GatewayPin)
+        conversations = select(container.key).where(container.kind == "conversation")
         with self.db.sessions() as session:
             return int(
                 session.scalar(
@@ -214,13 +216,15 @@ class Evacuator:
         if target is None:
             target = transcript.create(source)
             self._record_target(key, kind, target)
-        replayed, recovered = self._replay(key, target, transcript, source, recover=resumed)
+        recovered = self._replay(key, target, transcript, source, recover=resumed)
         evidence = {
             "kind": kind,
             "homeport_id": key,
             "managed_id": target,
             f"{transcript.entry_kind}s": len(source.entries),
-            "replayed": replayed,
+            # On the managed side now (across attempts); ``recovered``: found there after a
+            # crash instead of being sent again.
+            "replayed": len(self._mapped(key, transcript.entry_kind)),
             "recovered": recovered,
             "skipped": source.skipped,
             "runs_waited": drained.waited,
@@ -233,17 +237,18 @@ class Evacuator:
         assert row.target is not None  # switched rows always have one
         transcript = self.transcripts[row.kind]
         drained = transcript.drain(key, self.run_wait_seconds, self.poll_seconds)
-        late, _ = self._replay(key, row.target, transcript, transcript.read(key), recover=False)
+        mapped = len(self._mapped(key, transcript.entry_kind))
+        self._replay(key, row.target, transcript, transcript.read(key), recover=False)
         evidence = dict(row.evidence)
-        evidence["late"] = late
+        evidence["late"] = len(self._mapped(key, transcript.entry_kind)) - mapped
         evidence["runs_waited"] += drained.waited
         evidence["runs_cancelled"] += drained.cancelled
         self._move_pin(key, DONE, evidence)
 
     def _replay(
         self, key: str, target: str, transcript: Transcript, source: Source, *, recover: bool
-    ) -> tuple[int, int]:
-        """Append the entries not yet in the ID map; returns (replayed, recovered)."""
+    ) -> int:
+        """Append the entries not yet in the ID map; returns how many were recovered."""
         mapped = self._mapped(key, transcript.entry_kind)
         pending = [(sid, body) for sid, body in source.entries if sid not in mapped]
         recovered = 0
@@ -258,7 +263,7 @@ class Evacuator:
             created = transcript.append(target, [body for _, body in chunk])
             pairs = list(zip([sid for sid, _ in chunk], created, strict=True))
             self._record(key, transcript.entry_kind, pairs)
-        return len(pending), recovered
+        return recovered
 
     # -- the store -----------------------------------------------------------------------------
     def _row(self, key: str) -> RolloutEvacuation:
@@ -333,7 +338,7 @@ class Evacuator:
                 .values(status=status, evidence=evidence, updated_at=now)
             )
             if status == DONE:
-                entries = evidence.get("messages", evidence.get("items"))
+                late = f", {evidence['late']} arrived during the move" if evidence["late"] else ""
                 st.decide(
                     session,
                     rollout,
@@ -342,8 +347,7 @@ class Evacuator:
                     actor=self.actor,
                     reason=(
                         f"{evidence['kind']} {key} moved to the managed side as "
-                        f"{evidence['managed_id']}: {entries} entries, "
-                        f"{evidence['replayed'] + evidence['late']} replayed"
+                        f"{evidence['managed_id']}: {evidence['replayed']} entries replayed{late}"
                     ),
                     evidence=evidence,
                 )

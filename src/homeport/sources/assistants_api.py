@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -110,8 +111,7 @@ class AssistantsApiSource(Source):
         ids = self._thread_ids(state.get("after"), skip=done)
         with ThreadPoolExecutor(max(1, self.options.concurrency)) as pool:
             while True:
-                batch = [next(ids, None) for _ in range(max(1, self.options.concurrency))]
-                batch = [thread_id for thread_id in batch if thread_id]
+                batch = list(islice(ids, max(1, self.options.concurrency)))
                 if not batch:
                     break
                 for thread_id, records in zip(batch, pool.map(self._thread, batch), strict=True):
@@ -161,7 +161,7 @@ class AssistantsApiSource(Source):
         for raw in self.http.paginate(f"threads/{thread_id}/runs"):
             records.append(("runs", to.run(raw)))
             steps = f"threads/{thread_id}/runs/{raw['id']}/steps"
-            for step in self.http.paginate(steps, **{"include[]": STEP_INCLUDE}):
+            for step in self.http.paginate(steps, params={"include[]": STEP_INCLUDE}):
                 records.append(("run_steps", to.step(step)))
         return records
 

@@ -110,7 +110,7 @@ class HttpClient:
         if asked is not None:
             return min(asked, self.max_backoff)
         jitter = random.uniform(0.5, 1.0)
-        return min(self.max_backoff, self.backoff * 2**attempt) * jitter
+        return float(min(self.max_backoff, self.backoff * 2**attempt) * jitter)
 
     def request(
         self, path: str, params: dict[str, Any] | None = None, *, stream: bool = False
@@ -155,11 +155,16 @@ class HttpClient:
         return response.json()
 
     def paginate(
-        self, path: str, *, after: str | None = None, limit: int = 100, **params: Any
+        self,
+        path: str,
+        *,
+        after: str | None = None,
+        limit: int = 100,
+        params: dict[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every object of an OpenAI list endpoint, oldest first, from after ``after``."""
         while True:
-            query = {"limit": limit, "order": "asc", **params}
+            query = {"limit": limit, "order": "asc", **(params or {})}
             if after:
                 query["after"] = after
             page = self.get_json(path, query)

@@ -84,6 +84,8 @@ class LocalModel:
             "--model", str(gguf_path()), "--model_alias", self.model_id,
             "--host", "127.0.0.1", "--port", str(self.port),
             "--n_ctx", str(self.n_ctx), "--n_threads", str(self.threads),
+            # By default a new request cuts off the one being answered; queue them instead.
+            "--interrupt_requests", "False",
         ]  # fmt: skip
 
     def start(self, timeout: float = 120.0) -> Self:
