@@ -17,6 +17,7 @@ import json
 import os
 import re
 import statistics
+import sys
 import time
 from importlib import metadata
 from pathlib import Path
@@ -109,6 +110,7 @@ def main() -> None:
             start = time.perf_counter()
             vectors[name] = fn()
             rates[name].append(len(corpus) / (time.perf_counter() - start))
+            print(f"{name}: {rates[name][-1]:.1f} chunks/s", file=sys.stderr, flush=True)
     agreement = float(np.mean(np.sum(vectors["local"] * vectors["baseline"], axis=1)))
     sizes = {"local": installed_bytes(LOCAL_STACK), "baseline": installed_bytes(BASELINE_STACK)}
     result = {

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from homeport.config import Settings
 from homeport.metrics import Metrics
 from homeport.store.db import Database
+from homeport.store.keys import Principal
 
 if TYPE_CHECKING:
     from homeport.engine.engine import Engine
@@ -21,7 +22,8 @@ class Services:
     settings: Settings
     db: Database
     metrics: Metrics = field(default_factory=Metrics)
-    key_cache: dict[str, Any] = field(default_factory=dict)
+    # Verified API keys and when the check expires (monotonic seconds).
+    key_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -62,9 +62,10 @@ async def get_principal(request: Request, services: ServicesDep) -> Principal:
     if cached is not None and cached[1] > time.monotonic():
         principal = cached[0]
     else:
-        principal = await run_in_threadpool(_verify, services, secret)
-        if principal is None:
+        verified = await run_in_threadpool(_verify, services, secret)
+        if verified is None:
             raise Unauthorized(f"Incorrect API key provided: {secret[:6]}...{secret[-4:]}.")
+        principal = verified
         services.key_cache[secret] = (principal, time.monotonic() + KEY_CACHE_SECONDS)
     request.state.project_id = principal.project_id
     return principal

@@ -94,7 +94,8 @@ def tool_rows(inv: Inventory) -> list[dict[str, Any]]:
         for tool in agent.tools:
             kind = tool_kind(tool)
             mapping, work = TOOL_MAPPING.get(kind, ("Unknown tool type: review by hand.", True))
-            fn = tool.get("function") if isinstance(tool.get("function"), dict) else {}
+            function = tool.get("function")
+            fn: dict[str, Any] = function if isinstance(function, dict) else {}
             rows.append(
                 {
                     "agent": agent.name or agent.id,

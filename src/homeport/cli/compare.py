@@ -81,6 +81,9 @@ def compare(
     judge_model: Annotated[
         str | None, typer.Option(help="A judge model route from homeport.toml (off by default).")
     ] = None,
+    max_output_tokens: Annotated[
+        int | None, typer.Option(min=16, help="Cap each replayed answer at this many tokens.")
+    ] = None,
     delta: Annotated[float, typer.Option(help="Tolerated disagreement beyond noise.")] = 0.03,
     concurrency: Annotated[int, typer.Option(help="Turns replayed at once.")] = 4,
     out: Annotated[Path, typer.Option(help="Folder for results and reports (resumable).")] = Path(
@@ -110,7 +113,12 @@ def compare(
     names = [n.strip() for n in comparators.split(",")] if comparators else None
     pipeline = Pipeline.build(deps, names)
     candidate = OpenAITarget(
-        "candidate", base_url, _key(api_key, "HOMEPORT_API_KEY"), protocol, model
+        "candidate",
+        base_url,
+        _key(api_key, "HOMEPORT_API_KEY"),
+        protocol,
+        model,
+        max_output_tokens=max_output_tokens,
     )
     baseline = None
     if baseline_url is not None:
@@ -120,6 +128,7 @@ def compare(
             _key(baseline_key, "MANAGED_API_KEY"),
             baseline_protocol,
             model,
+            max_output_tokens=max_output_tokens,
         )
     run = OfflineComparison(candidate, pipeline, baseline, noise, concurrency)
     turns = sum(len(t.exchanges) for t in transcripts)

@@ -65,10 +65,10 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     table = Table("id", "name", "project", "key", "admin", "revoked")
     for row in rows:
         table.add_row(
-            row["id"],
-            row["name"],
-            row["project"],
-            row["redacted"],
+            str(row["id"]),
+            str(row["name"]),
+            str(row["project"]),
+            str(row["redacted"]),
             "yes" if row["admin"] else "",
             "yes" if row["revoked_at"] else "",
         )

@@ -122,6 +122,7 @@ class OpenAITarget:
     protocol: Protocol_ = "responses"
     model: str | None = None
     timeout_seconds: float = 120.0
+    max_output_tokens: int | None = None  # a cap on each answer (None: the target's own limit)
 
     def __post_init__(self) -> None:
         self.client = openai.OpenAI(
@@ -149,6 +150,8 @@ class OpenAITarget:
         }
         if agent.instructions:
             params["instructions"] = agent.instructions
+        if self.max_output_tokens is not None:
+            params["max_output_tokens"] = self.max_output_tokens
         if tools := responses_tools(agent):
             params["tools"] = tools
         if text_format := responses_format(agent.response_format):
@@ -200,6 +203,8 @@ class OpenAITarget:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if self.max_output_tokens is not None:
+            params["max_completion_tokens"] = self.max_output_tokens
         functions = [t for t in responses_tools(agent) if t["type"] == "function"]
         if functions:
             params["tools"] = [

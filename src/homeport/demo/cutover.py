@@ -47,6 +47,7 @@ PLAN = RolloutPlan(
 SHADOW_NEW, SHADOW_IMPORTED = 16, 8
 PAIR_WAIT_SECONDS = 240.0
 COMPARE_CONVERSATIONS = 2
+COMPARE_MAX_TOKENS = 96  # a small local model may ramble until its context is full
 COMPARE_SECONDS = 600
 SHOWN_CHARS = 60
 
@@ -233,6 +234,7 @@ def _compare_command(demo: Demo, out: Path) -> list[str]:
         "--base-url", demo.homeport.base_url, "--api-key", demo.homeport.api_key,
         "--baseline-url", demo.managed.base_url, "--baseline-key", demo.managed.api_key,
         "--agent", SUPPORT_AGENT, "--limit", str(COMPARE_CONVERSATIONS),
+        "--max-output-tokens", str(COMPARE_MAX_TOKENS),
         "--record", ROLLOUT, "--out", str(out), "--json",
     )  # fmt: skip
 

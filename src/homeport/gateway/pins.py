@@ -92,6 +92,9 @@ class PinStore:
         whose pins moved (their ID maps are stale)."""
         if epoch <= self.epoch:
             return set()
+        if not self._cache:  # nothing cached (a fresh replica): later lookups read the rows
+            self.epoch = epoch
+            return set()
         moved = await asyncio.to_thread(self._moved_since, self.epoch)
         for key, pin in moved.items():
             if key in self._cache:

@@ -41,7 +41,6 @@ ORDER = (
 NOT_STORED = ("tools", "memories")
 """Kept in the bundle only: tools live in ``agents.tools``; memories have no table yet."""
 BATCH = 5000
-SQLITE_CACHE_KIB = 128 * 1024
 
 
 @dataclass
@@ -114,9 +113,6 @@ class _Loader:
         inserted = done = 0
         for batch in _batches(self.reader.records(part), batch_size):
             with self.db.engine.begin() as conn:
-                if conn.dialect.name == "sqlite":
-                    # Big tables' indexes outgrow SQLite's 2 MB default page cache.
-                    conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
                 inserted += insert_missing(
                     conn, rows.TABLES[part][0], self._rows(conn, part, batch)
                 )

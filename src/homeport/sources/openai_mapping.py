@@ -116,6 +116,8 @@ def message(raw: dict[str, Any]) -> Record:
         "agent_id": raw.get("assistant_id"),
         "run_id": raw.get("run_id"),
         "data": {},
+        "response_id": None,
+        "io": None,
         "raw": raw,
     }
 
@@ -140,6 +142,8 @@ def conversation_item(
         "incomplete_at": None,
         "incomplete_details": None,
         "data": {k: v for k, v in raw.items() if k not in ITEM_COMMON},
+        "response_id": None,
+        "io": None,
         "raw": raw,
     }
 
@@ -178,6 +182,18 @@ def run(raw: dict[str, Any], *, flags: list[str] | None = None) -> Record:
     return record
 
 
+def _response_usage(usage: Any) -> dict[str, int] | None:
+    """Responses usage in the neutral (Assistants) shape the bundle uses for every run."""
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("input_tokens") or 0, usage.get("output_tokens") or 0
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": usage.get("total_tokens") or prompt + completion,
+    }
+
+
 def response(raw: dict[str, Any]) -> Record:
     conv = raw.get("conversation")
     error = raw.get("error")
@@ -197,7 +213,7 @@ def response(raw: dict[str, Any]) -> Record:
         "required_action": None,
         "last_error": error,
         "incomplete_details": raw.get("incomplete_details"),
-        "usage": raw.get("usage"),
+        "usage": _response_usage(raw.get("usage")),
         "created_at": raw.get("created_at"),
         "started_at": None,
         "expires_at": None,

@@ -60,6 +60,7 @@ class OpenAIResponsesSource(Source):
     def export(self, ctx: ExportContext) -> None:
         cursors = ctx.cursors
         phase = cursors.get("phase", PHASES[0])
+        self._not_found: dict[str, list[str]] = cursors.get("not_found", {})
         files = FileFetcher(self.http)
         for name in PHASES[PHASES.index(phase) : -1]:
             state = cursors if name == phase else {"phase": name}
@@ -70,7 +71,7 @@ class OpenAIResponsesSource(Source):
                 export_files(files, ctx, state, then=then)
             else:
                 self._by_ids(ctx, name, state, then)
-        ctx.checkpoint({"phase": "done"}, force=True)
+        ctx.checkpoint({"phase": "done", "not_found": self._not_found}, force=True)
 
     def _by_ids(self, ctx: ExportContext, phase: str, state: dict[str, Any], then: str) -> None:
         path = (
@@ -79,7 +80,7 @@ class OpenAIResponsesSource(Source):
             else self.options.response_ids_file
         )
         done = int(state.get("done", 0))
-        missing: list[str] = list(state.get("not_found", []))
+        missing = self._not_found.setdefault(phase, [])
         if path is not None:
             ids = read_thread_ids(path)
             for _ in range(done):
@@ -92,8 +93,8 @@ class OpenAIResponsesSource(Source):
                 for part, record in records or []:
                     ctx.write(part, record)
                 done += 1
-                ctx.checkpoint({"phase": phase, "done": done, "not_found": missing})
-        ctx.checkpoint({"phase": then, "not_found_" + phase: missing}, force=True)
+                ctx.checkpoint({"phase": phase, "done": done, "not_found": self._not_found})
+        ctx.checkpoint({"phase": then, "not_found": self._not_found}, force=True)
 
     def _get(self, path: str) -> dict[str, Any] | None:
         response = self.http.request(path)

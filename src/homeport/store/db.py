@@ -2,7 +2,8 @@
 
 SQLite goes through ``sqlean`` (an sqlite3 build that can load extensions such as sqlite-vec and
 has FTS5). Every SQLite transaction starts with ``BEGIN IMMEDIATE`` so two writers never deadlock
-on a lock upgrade; WAL keeps readers from blocking.
+on a lock upgrade, except on connections marked ``read_only()``: those begin deferred and, with
+WAL, read beside the writer without waiting for it. JSON columns are encoded with orjson.
 """
 
 from __future__ import annotations
@@ -11,12 +12,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 ConnectHook = Callable[[Any], None]
 _connect_hooks: list[ConnectHook] = []
+READ_ONLY = "homeport_read_only"
+"""Execution option of connections that only read (SQLite begins their transactions deferred)."""
+
+
+def read_only(conn: Connection) -> Connection:
+    """Mark ``conn`` as a reader: it must not write (on SQLite it takes no write lock)."""
+    return conn.execution_options(**{READ_ONLY: True})
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def on_sqlite_connect(hook: ConnectHook) -> ConnectHook:
@@ -39,17 +52,27 @@ def create_db_engine(url: str, *, pool_size: int = 20) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, future=True
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
     )
 
 
 def _sqlite_engine(url: str) -> Engine:
-    import sqlean  # type: ignore[import-untyped]
+    import sqlean
 
     parsed = make_url(url)
     database = parsed.database or ""
     memory = database in ("", ":memory:")
-    kwargs: dict[str, Any] = {"module": sqlean, "connect_args": {"check_same_thread": False}}
+    kwargs: dict[str, Any] = {
+        "module": sqlean,
+        "connect_args": {"check_same_thread": False},
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+    }
     if memory:
         from sqlalchemy.pool import StaticPool
 
@@ -70,8 +93,9 @@ def _sqlite_engine(url: str) -> Engine:
             hook(dbapi_connection)
 
     @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(conn: Connection) -> None:
+        reader = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
 
     return engine
 
