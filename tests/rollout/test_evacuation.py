@@ -302,6 +302,9 @@ def test_a_crashed_evacuation_resumes_without_duplicates(cutover: Cutover) -> No
         for text in ("one", "two"):
             turn(client, thread_id, assistant.id, text)
         threads.append(thread_id)
+    # Deleted on homeport by its client: nothing to move, and it must not block the rest.
+    deleted, _ = new_thread(client, cutover.keys("homeport", 3, "thread")[-1])
+    client.beta.threads.delete(deleted)
     containers = cutover.managed_containers()
     # The job is driven by hand here; the process dies once the managed side has taken the
     # first thread's third message, before that message's new ID is recorded.
@@ -329,7 +332,7 @@ def test_a_crashed_evacuation_resumes_without_duplicates(cutover: Cutover) -> No
         assert {r.status for r in session.scalars(select(RolloutEvacuation))} == {SWITCHED}
 
     result = cutover.evacuator().run()
-    assert (result.moved, result.remaining, result.complete) == (2, 0, True)
+    assert (result.moved, result.remaining, result.complete) == (3, 0, True)
     assert cutover.evacuator().run().moved == 0  # nothing left: a rerun is a no-op
     assert cutover.managed_containers() == containers + 2
     with cutover.db.sessions() as session:
@@ -342,6 +345,9 @@ def test_a_crashed_evacuation_resumes_without_duplicates(cutover: Cutover) -> No
     # The message the crash left unrecorded was found on the managed side, not sent again.
     assert log[threads[0]]["recovered"] == 1
     assert log[threads[0]]["replayed"] == log[threads[0]]["messages"] == 6
+    assert log[deleted]["gone"]
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.retrieve(deleted)
     for thread_id in threads:
         target = log[thread_id]["managed_id"]
         texts = [

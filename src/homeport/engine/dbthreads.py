@@ -32,6 +32,7 @@ class ConnectionThreads:
         self.reader = reader
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
         self._local = threading.local()
+        self._opened: list[Connection] = []
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         """``fn(conn)`` in one transaction on one of the threads."""
@@ -68,7 +69,12 @@ class ConnectionThreads:
             if self.reader:
                 read_only(conn)
             self._local.conn = conn
+            self._opened.append(conn)
         return conn
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False)
+        """Finish the transaction in progress, drop queued ones, close the connections."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for conn in self._opened:
+            conn.close()
+        self._opened.clear()

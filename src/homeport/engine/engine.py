@@ -17,8 +17,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from homeport.engine import queue
 from homeport.engine.adapter import RunRow
+from homeport.engine.dbthreads import ConnectionThreads
 from homeport.engine.events import MAX_POLL_SECONDS, Event, EventBus
 from homeport.engine.providers.registry import ProviderRegistry
 from homeport.engine.status import PAUSED, TERMINAL
@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 STALE_CHECK_SECONDS = 1.0
 DB_THREADS = 8
+READ_THREADS = 2
 REMOTE_POLL_SECONDS = 0.1
 
 
@@ -50,17 +51,26 @@ class Engine:
         self.bus = EventBus()
         self.providers = ProviderRegistry(services.settings)
         self.executors: dict[str, Executor] = {}
-        # SQLite takes one writer at a time: one thread queues our transactions in order instead
-        # of letting them collide on the write lock (its busy handler backs off for milliseconds).
-        threads = 1 if services.settings.is_sqlite else DB_THREADS
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="homeport-db")
+        sql = services.db.engine
+        # SQLite takes one writer at a time: one thread queues our writes in order instead of
+        # letting them collide on the write lock (its busy handler backs off for milliseconds);
+        # reads (polls, stream replays) run beside it on their own threads, never queueing in
+        # front of a run's writes.
+        sqlite = services.settings.is_sqlite
+        self._writes = ConnectionThreads(sql, 1 if sqlite else DB_THREADS, "homeport-db")
+        in_memory = sqlite and sql.url.database in (None, "", ":memory:")
+        self._reads = (
+            ConnectionThreads(sql, READ_THREADS, "homeport-db-read", reader=True)
+            if sqlite and not in_memory
+            else self._writes
+        )
         # Heartbeats never wait behind a queue of run transactions (a lease must not lapse
         # because the process is busy).
-        self._lease_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="homeport-lease")
+        self._leases = ConnectionThreads(sql, 1, "homeport-lease")
         self._backlog = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._maintenance: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._running = False
 
@@ -77,16 +87,19 @@ class Engine:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._running = True
-        self._maintenance = asyncio.create_task(self._maintain(), name="homeport-engine")
+        self._loops = [
+            asyncio.create_task(self._maintain(), name="homeport-engine"),
+            asyncio.create_task(self._beat(), name="homeport-heartbeat"),
+        ]
         log.info("engine started", extra={"owner": self.owner})
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """Stop claiming, give running runs ``grace_seconds``, then fail the rest honestly."""
         self._running = False
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            await asyncio.gather(self._maintenance, return_exceptions=True)
-            self._maintenance = None
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops = []
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_seconds)
         for executor in list(self.executors.values()):
@@ -94,29 +107,27 @@ class Engine:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_seconds)
         await self.providers.aclose()
-        self._pool.shutdown(wait=False)
-        self._lease_pool.shutdown(wait=False)
+        for threads in {self._writes, self._reads, self._leases}:
+            threads.shutdown()
 
     # -- database ----------------------------------------------------------------------------
 
     async def db(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn(conn)`` in one transaction on the database thread pool."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._transaction, fn)
+        """Run ``fn(conn)`` in one transaction on the database writer threads."""
+        return await self._writes.run(fn)
 
-    def _transaction(self, fn: Callable[[Connection], T]) -> T:
-        with self.services.db.engine.begin() as conn:
-            return fn(conn)
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)``, which only reads, in one transaction on the reader threads."""
+        return await self._reads.run(fn)
 
     async def db_session(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn(session)`` in one ORM transaction on the same pool as ``db`` (API routes
-        that write runs use it, so their writes queue with the engine's)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._session, fn)
+        """Run ``fn(session)`` in one ORM transaction on the writer threads (API routes that
+        write runs use it, so their writes queue with the engine's)."""
+        return await self._writes.run_session(fn)
 
-    def _session(self, fn: Callable[[Session], T]) -> T:
-        with self.services.db.session() as session:
-            return fn(session)
+    async def read_session(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn(session)``, which only reads, on the reader threads."""
+        return await self._reads.run_session(fn)
 
     # -- submitting, streaming, waiting, cancelling -------------------------------------------
 
@@ -135,11 +146,41 @@ class Engine:
         else:
             loop.call_soon_threadsafe(self._spawn, run_id)
 
+    def accepting(self) -> bool:
+        """Whether this process executes runs and has a free slot. Read from database threads
+        too: runs claimed in API transactions may exceed ``workers`` by the writer threads."""
+        return self._running and len(self._tasks) < self.settings.workers
+
+    def prepare(
+        self, conn: Connection, run_id: str, *, seed: Sequence[Event] = (), next_n: int = 0
+    ) -> Executor | None:
+        """In the transaction that queued ``run_id`` (on a database thread): claim it for this
+        process if it has a free slot, and load what the run needs, so it starts without a
+        transaction of its own. ``seed`` are the events that transaction emitted (subscribers
+        get them from memory); ``next_n`` the next event number when it emitted none (0: read
+        it). Hand the result to ``launch`` once the transaction has committed."""
+        from homeport.engine.executor import Executor
+
+        if not self.accepting():
+            return None
+        return Executor.prepare(self, conn, run_id, seed=seed, next_n=next_n)
+
+    def launch(self, run_id: str, executor: Executor | None) -> None:
+        """After the commit of a queued run: execute it now if ``prepare`` claimed it, else
+        ``submit`` it."""
+        if executor is None:
+            self.submit(run_id)
+            return
+        self._adopt(executor)
+        self._track(asyncio.create_task(self._run(executor)))
+
     def _spawn(self, run_id: str | None, claimed: RunRow | None = None) -> None:
         if len(self._tasks) >= self.settings.workers:
             self._backlog = True  # the maintenance loop claims it when a slot frees
             return
-        task = asyncio.create_task(self._execute(run_id, claimed))
+        self._track(asyncio.create_task(self._execute(run_id, claimed)))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -157,7 +198,15 @@ class Engine:
         executor = await Executor.claim(self, run_id=run_id, claimed=claimed)
         if executor is None:
             return
+        self._adopt(executor)
+        await self._run(executor)
+
+    def _adopt(self, executor: Executor) -> None:
+        """A claimed run is this process's now: its events go live at once."""
+        executor.open()
         self.executors[executor.run_id] = executor
+
+    async def _run(self, executor: Executor) -> None:
         try:
             await executor.run()
         finally:
@@ -169,7 +218,7 @@ class Engine:
         return self.bus.subscribe(
             run_id,
             after,
-            db=self.db,
+            db=self.read,
             poll_seconds=min(self.settings.poll_seconds, REMOTE_POLL_SECONDS),
         )
 
@@ -183,7 +232,7 @@ class Engine:
                 live = self.bus.live.get(run_id)
                 if live is not None:
                     await live.ended.wait()
-                row = await self.db(lambda conn: queue.load_run(conn, run_id))
+                row = await self.read(lambda conn: queue.load_run(conn, run_id))
                 if row is None or row["status"] in TERMINAL or row["status"] in PAUSED:
                     return row or {}
                 left = None if deadline is None else deadline - time.monotonic()
@@ -211,16 +260,13 @@ class Engine:
 
     async def _maintain(self) -> None:
         """Claim queued runs while there is capacity, pass cancel requests to local runs,
-        heartbeat our leases, settle stale runs and refresh queue metrics."""
-        last_beat = last_stale = 0.0
+        settle stale runs and refresh queue metrics (heartbeats have their own loop)."""
+        last_stale = 0.0
         while self._running:
             try:
                 now = time.monotonic()
                 await self._claim_free_slots()
                 await self._check_cancels()
-                if now - last_beat >= self.settings.heartbeat_seconds:
-                    last_beat = now
-                    await self._heartbeat()
                 if now - last_stale >= STALE_CHECK_SECONDS:
                     last_stale = now
                     await self._settle_stale()
@@ -232,9 +278,21 @@ class Engine:
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
             self._wake.clear()
 
+    async def _beat(self) -> None:
+        """Heartbeat our leases on their own thread and schedule, so a long queue of run
+        transactions never delays them past the lease."""
+        while self._running:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            try:
+                await self._heartbeat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("engine heartbeat failed; retrying")
+
     async def _claim_free_slots(self) -> None:
         free = self.settings.workers - len(self._tasks)
-        if free <= 0:
+        if free <= 0 or not await self.read(queue.any_queued):
             return
         owner, lease = self.owner, self.settings.lease_seconds
         rows = await self.db(lambda conn: queue.claim_next(conn, owner, lease, free))
@@ -245,7 +303,7 @@ class Engine:
         ids = [rid for rid, ex in self.executors.items() if not ex.cancel_seen]
         if not ids:
             return
-        for run_id in await self.db(lambda conn: queue.cancel_requested(conn, ids)):
+        for run_id in await self.read(lambda conn: queue.cancel_requested(conn, ids)):
             executor = self.executors.get(run_id)
             if executor is not None:
                 executor.request_cancel()
@@ -253,12 +311,7 @@ class Engine:
     async def _heartbeat(self) -> None:
         ids = list(self.executors)
         owner, lease = self.owner, self.settings.lease_seconds
-        loop = asyncio.get_running_loop()
-        held = await loop.run_in_executor(
-            self._lease_pool,
-            self._transaction,
-            lambda conn: queue.heartbeat(conn, owner, ids, lease),
-        )
+        held = await self._leases.run(lambda conn: queue.heartbeat(conn, owner, ids, lease))
         for run_id in set(ids) - held:
             executor = self.executors.get(run_id)
             if executor is not None:
@@ -270,7 +323,7 @@ class Engine:
         settled = await self.db(lambda conn: settle_stale(self.services, conn))
         for run_id in settled:
             self.bus.notify(run_id)
-        count, oldest = await self.db(queue.queue_stats)
+        count, oldest = await self.read(queue.queue_stats)
         metrics = self.services.metrics
         metrics.queue_depth.set(count)
         metrics.queue_age.set(max(0.0, time.time() - oldest) if oldest else 0.0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -47,8 +47,9 @@ class EventBus:
         self.live: dict[str, LiveRun] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
 
-    def open(self, run_id: str, first_n: int) -> LiveRun:
-        live = LiveRun(first_n)
+    def open(self, run_id: str, first_n: int, events: Sequence[Event] = ()) -> LiveRun:
+        """A run starts executing here; ``events`` (from ``first_n`` on) are already known."""
+        live = LiveRun(first_n, list(events))
         self.live[run_id] = live
         self._wake(run_id)
         return live

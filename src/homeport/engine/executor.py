@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from sqlalchemy import Connection
 
 from homeport.engine import context, queue
 from homeport.engine.adapter import RunAdapter, RunPlan, RunRow, RunScope, adapter_class
-from homeport.engine.events import last_event_number
+from homeport.engine.events import Event, LiveRun, last_event_number
 from homeport.engine.providers.base import ModelProvider, ProviderError
 from homeport.engine.settle import adapter_for
 from homeport.engine.status import CANCELLED, CANCELLING, COMPLETED, EXPIRED, FAILED, INCOMPLETE
@@ -87,6 +88,8 @@ class Executor:
         self._lease_lost = False
         self._last_flush = time.monotonic()
         self._annotations: list[dict[str, Any]] = []
+        self._seed: list[Event] = []
+        self._live: LiveRun | None = None
 
     @property
     def run_id(self) -> str:
@@ -97,21 +100,37 @@ class Executor:
         cls, engine: Engine, *, run_id: str | None, claimed: RunRow | None
     ) -> Executor | None:
         """Claim ``run_id`` (or take an already claimed row) and load what the run needs."""
-        services, owner, lease = engine.services, engine.owner, engine.settings.lease_seconds
+        owner, lease = engine.owner, engine.settings.lease_seconds
 
         def load(conn: Connection) -> Executor | None:
             row = claimed
             if row is None and run_id is not None:
                 row = queue.claim(conn, run_id, owner, lease)
-            if row is None:
-                return None
-            next_n = last_event_number(conn, row["id"]) + 1
-            scope = RunScope(services, row, next_n=next_n, owner=owner)
-            adapter = adapter_class(row["kind"])(scope)
-            plan = adapter.plan()
-            return cls(engine, scope, adapter, plan, adapter.context_items(conn))
+            return None if row is None else cls._load(engine, conn, row, 0)
 
         return await engine.db(load)
+
+    @classmethod
+    def prepare(
+        cls, engine: Engine, conn: Connection, run_id: str, *, seed: Sequence[Event], next_n: int
+    ) -> Executor | None:
+        """Claim and load ``run_id`` inside the caller's transaction (see ``Engine.prepare``)."""
+        row = queue.claim(conn, run_id, engine.owner, engine.settings.lease_seconds)
+        if row is None:
+            return None
+        executor = cls._load(engine, conn, row, seed[-1][0] + 1 if seed else next_n)
+        executor._seed = list(seed)
+        return executor
+
+    @classmethod
+    def _load(cls, engine: Engine, conn: Connection, row: RunRow, next_n: int) -> Executor:
+        """``next_n`` 0: read the next event number from the log."""
+        if not next_n:
+            next_n = last_event_number(conn, row["id"]) + 1
+        scope = RunScope(engine.services, row, next_n=next_n, owner=engine.owner)
+        adapter = adapter_class(row["kind"])(scope)
+        plan = adapter.plan()
+        return cls(engine, scope, adapter, plan, adapter.context_items(conn))
 
     # -- signals from the engine ----------------------------------------------------------
 
@@ -129,10 +148,17 @@ class Executor:
 
     # -- the run ---------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    def open(self) -> None:
+        """Publish this run's events to subscribers in this process from now on (with the
+        events of the transaction that claimed it, if ``prepare`` did)."""
         bus = self.engine.bus
-        live = bus.open(self.run_id, self.scope.next_n)
+        first_n = self._seed[0][0] if self._seed else self.scope.next_n
+        self._live = bus.open(self.run_id, first_n, self._seed)
         self.scope.bus = bus
+
+    async def run(self) -> None:
+        bus, live = self.engine.bus, self._live
+        assert live is not None, "open() first"
         token = run_id_var.set(self.run_id)
         try:
             try:

@@ -52,8 +52,10 @@ def claim(conn: Connection, run_id: str, owner: str, lease_seconds: float) -> Ru
 
 
 def claim_next(conn: Connection, owner: str, lease_seconds: float, limit: int) -> list[RunRow]:
-    """Claim up to ``limit`` of the oldest queued runs no other worker holds."""
-    pick = select(Run.seq).where(Run.status == QUEUED).order_by(Run.seq).limit(limit)
+    """Claim up to ``limit`` of the oldest queued runs no other worker holds. Runs already past
+    ``expires_at`` (an imported queue, a long outage) are left for the expiry sweep."""
+    live = or_(Run.expires_at.is_(None), Run.expires_at >= int(time.time()))
+    pick = select(Run.seq).where(Run.status == QUEUED, live).order_by(Run.seq).limit(limit)
     if conn.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     seqs = list(conn.execute(pick).scalars())
@@ -96,14 +98,18 @@ def request_cancel(conn: Connection, run_id: str) -> None:
 
 
 def stale_runs(conn: Connection, limit: int = 100) -> list[RunRow]:
-    """Runs to settle: active with an expired lease (their worker died), or queued / waiting
-    for tool outputs past ``expires_at``. Locked (SKIP LOCKED) on PostgreSQL."""
+    """Runs to settle: active with an expired lease (their worker died) or no lease at all (an
+    imported run that was mid-flight on the old platform), or queued / waiting for tool outputs
+    past ``expires_at``. Locked (SKIP LOCKED) on PostgreSQL."""
     now = time.time()
     stmt = (
         select(*_COLUMNS)
         .where(
             or_(
-                and_(Run.status.in_(ACTIVE), Run.lease_expires_at < now),
+                and_(
+                    Run.status.in_(ACTIVE),
+                    or_(Run.lease_expires_at < now, Run.lease_expires_at.is_(None)),
+                ),
                 and_(Run.status.in_([QUEUED, *PAUSED]), Run.expires_at < int(now)),
             )
         )
