@@ -1,10 +1,10 @@
 """The Responses API: create (plain, streamed, background), retrieve (or re-attach to its
 stream), cancel, delete and list input items.
 
-``POST /responses`` inserts the response and its input items in one transaction, hands the run
-to the engine and, unless it is a background response, follows the run's events in memory: the
-final ``response.*`` event carries the response object that is returned (no polling, no reads
-after the run). ``store: false`` responses are deleted once they end.
+``POST /responses`` inserts the response and its input items and claims it for this process in
+one transaction, starts the run and, unless it is a background response, follows the run's
+events in memory: the final ``response.*`` event carries the response object that is returned
+(no polling, no reads after the run). ``store: false`` responses are deleted once they end.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from homeport.api.wire.responses import (
 from homeport.engine.adapter import DONE
 from homeport.engine.engine import Engine
 from homeport.engine.events import encode_sse
+from homeport.engine.executor import Executor
 from homeport.engine.providers.registry import no_route_message
 from homeport.engine.status import CANCELLED, TERMINAL
 from homeport.errors import HomeportError, InvalidRequest
@@ -206,9 +207,14 @@ async def create_response(
     engine = engine_of(services)
     _check(body, engine)
     expiry = services.settings.engine.run_expiry_seconds
-    run = await engine.db(lambda conn: _insert(conn, body, project_id, expiry))
+
+    def create(conn: Connection) -> tuple[dict[str, Any], Executor | None]:
+        run = _insert(conn, body, project_id, expiry)
+        return run, engine.prepare(conn, run["id"], next_n=1)
+
+    run, executor = await engine.db(create)
     response_id = run["id"]
-    engine.submit(response_id)
+    engine.launch(response_id, executor)
     if body.stream:
         return _event_stream(_stream(engine, response_id, 0, discard=not run["store"]))
     if body.background:
@@ -229,7 +235,7 @@ def _load(conn: Connection, project_id: str, response_id: str, include: frozense
 
 
 async def _get(engine: Engine, project_id: str, response_id: str) -> dict[str, Any]:
-    return await engine.db(
+    return await engine.read(
         lambda conn: repo.get_response(conn, project_id=project_id, response_id=response_id)
     )
 
@@ -248,7 +254,7 @@ async def retrieve_response(
         await _get(engine, project_id, response_id)
         after = 0 if starting_after is None else starting_after + 1
         return _event_stream(_stream(engine, response_id, after))
-    body = await engine.db(lambda conn: _load(conn, project_id, response_id, include))
+    body = await engine.read(lambda conn: _load(conn, project_id, response_id, include))
     return JSONResponse(body)
 
 
@@ -269,7 +275,7 @@ async def cancel_response(
     if run["status"] != CANCELLED:
         await engine.cancel(response_id)
         await engine.wait(response_id, CANCEL_WAIT_SECONDS)
-    body = await engine.db(lambda conn: _load(conn, project_id, response_id, frozenset()))
+    body = await engine.read(lambda conn: _load(conn, project_id, response_id, frozenset()))
     return JSONResponse(body)
 
 

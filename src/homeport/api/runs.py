@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
 
@@ -35,6 +35,7 @@ from homeport.api.wire.runs import (
 from homeport.api.wire.threads import CreateThreadRequest, render_thread
 from homeport.engine.adapter import RunRow, RunScope
 from homeport.engine.events import encode_sse, last_event_number
+from homeport.engine.executor import Executor
 from homeport.engine.providers.registry import no_route_message
 from homeport.engine.rows import ITEMS, RUNS, item_row
 from homeport.engine.status import ACTIVE, PAUSED, QUEUED, REQUIRES_ACTION
@@ -51,6 +52,8 @@ POLL_HEADERS = {"openai-poll-after-ms": "20"}
 """Tell the SDK's pollers (create_and_poll, ...) to come back soon: runs are quick here."""
 BUSY = (QUEUED, *ACTIVE, *PAUSED)
 T = TypeVar("T")
+Prepared = tuple[RunRow, "Executor | None"]
+"""A queued run's row, and its executor if this process claimed it in the same transaction."""
 
 IncludeDep = Annotated[list[str] | None, Query(alias="include[]")]
 
@@ -58,6 +61,11 @@ IncludeDep = Annotated[list[str] | None, Query(alias="include[]")]
 async def _db(services: Services, fn: Callable[[Session], T]) -> T:
     assert services.engine is not None
     return await services.engine.db_session(fn)
+
+
+async def _read(services: Services, fn: Callable[[Session], T]) -> T:
+    assert services.engine is not None
+    return await services.engine.read_session(fn)
 
 
 def _row(obj: Any) -> dict[str, Any]:
@@ -90,6 +98,21 @@ def _get_run(session: Session, project_id: str, thread_id: str, run_id: str) -> 
     if run is None or run.conversation_id != thread_id:
         raise not_found("run", run_id)
     return run
+
+
+_LOAD_RUN = select(*(c for c in RUNS.c if c.name != "seq")).where(
+    RUNS.c.id == bindparam("p_id"),
+    RUNS.c.project_id == bindparam("p_project"),
+    RUNS.c.kind == "run",
+)
+
+
+def _load_run(conn: Connection, project_id: str, thread_id: str, run_id: str) -> RunRow:
+    """``_get_run`` without the ORM, for the polled retrieve."""
+    found = conn.execute(_LOAD_RUN, {"p_id": run_id, "p_project": project_id}).mappings().first()
+    if found is None or found["conversation_id"] != thread_id:
+        raise not_found("run", run_id)
+    return dict(found)
 
 
 def _check_idle(session: Session, thread_id: str) -> None:
@@ -188,24 +211,32 @@ def _new_run(
         "lease_expires_at": None,
         "attempts": 0,
     }
-    session.execute(insert(RUNS).values(**row))
+    session.execute(insert(RUNS), row)
     return row
 
 
-def _queue_events(
+def _queue(
     services: Services, session: Session, row: RunRow, thread: Conversation | None = None
-) -> None:
+) -> Prepared:
+    """Write the new run's first events and claim it for this process if it has room (the
+    run then starts without a transaction of its own)."""
     scope = RunScope(services, row, next_n=1)
     if thread is not None:
         scope.emit("thread.created", render_thread(thread))
     scope.emit("thread.run.created", render_run(row))
     scope.emit("thread.run.queued", render_run(row))
-    scope.flush(session.connection())
-
-
-async def _started(services: Services, row: RunRow, stream: bool | None) -> Response:
+    seed = scope.pending_events()
+    session.flush()
+    conn = session.connection()
+    scope.flush(conn)
     assert services.engine is not None
-    services.engine.submit(row["id"])
+    return row, services.engine.prepare(conn, row["id"], seed=seed)
+
+
+async def _started(services: Services, prepared: Prepared, stream: bool | None) -> Response:
+    assert services.engine is not None
+    row, executor = prepared
+    services.engine.launch(row["id"], executor)
     if stream:
         return _stream(services, row["id"], 0)
     return _run_response(row)
@@ -219,7 +250,7 @@ async def create_run(
     project_id: ProjectDep,
     include: IncludeDep = None,
 ) -> Response:
-    def create(session: Session) -> RunRow:
+    def create(session: Session) -> Prepared:
         thread = conversations.get_conversation(
             session, project_id=project_id, conversation_id=thread_id
         )
@@ -237,8 +268,7 @@ async def create_run(
         )
         for message in body.additional_messages or ():
             insert_message(session, project_id=project_id, thread_id=thread_id, body=message)
-        _queue_events(services, session, row)
-        return row
+        return _queue(services, session, row)
 
     return await _started(services, await _db(services, create), body.stream)
 
@@ -247,7 +277,7 @@ async def create_run(
 async def create_thread_and_run(
     body: CreateThreadAndRunRequest, services: ServicesDep, project_id: ProjectDep
 ) -> Response:
-    def create(session: Session) -> RunRow:
+    def create(session: Session) -> Prepared:
         agent = agents.get_agent(session, project_id=project_id, agent_id=body.assistant_id)
         thread = new_thread(
             session, project_id=project_id, body=body.thread or CreateThreadRequest()
@@ -262,8 +292,7 @@ async def create_thread_and_run(
             include=None,
             tool_resources=body.tool_resources,
         )
-        _queue_events(services, session, row, thread)
-        return row
+        return _queue(services, session, row, thread)
 
     return await _started(services, await _db(services, create), body.stream)
 
@@ -283,17 +312,17 @@ async def list_runs(
         rows, has_more = paginate(session, stmt, Run, page)
         return list_page(rows, has_more, lambda r: render_run(_row(r)))
 
-    return JSONResponse(await _db(services, read))
+    return JSONResponse(await _read(services, read))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
 async def retrieve_run(
     thread_id: str, run_id: str, services: ServicesDep, project_id: ProjectDep
 ) -> JSONResponse:
-    def read(session: Session) -> RunRow:
-        return _row(_get_run(session, project_id, thread_id, run_id))
-
-    return _run_response(await _db(services, read))
+    assert services.engine is not None
+    return _run_response(
+        await services.engine.read(lambda conn: _load_run(conn, project_id, thread_id, run_id))
+    )
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}")
@@ -320,8 +349,8 @@ async def modify_run(
 async def cancel_run(
     thread_id: str, run_id: str, services: ServicesDep, project_id: ProjectDep
 ) -> JSONResponse:
-    await _db(services, lambda s: _get_run(s, project_id, thread_id, run_id))
     assert services.engine is not None
+    await services.engine.read(lambda conn: _load_run(conn, project_id, thread_id, run_id))
     return _run_response(await services.engine.cancel(run_id))
 
 
@@ -333,7 +362,7 @@ async def submit_tool_outputs(
     services: ServicesDep,
     project_id: ProjectDep,
 ) -> Response:
-    def submit(session: Session) -> tuple[RunRow, int]:
+    def submit(session: Session) -> tuple[Prepared, int]:
         run = _get_run(session, project_id, thread_id, run_id)
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             session.refresh(run, with_for_update=True)
@@ -374,12 +403,15 @@ async def submit_tool_outputs(
         scope = RunScope(services, row, next_n=after + 1)
         scope.set_status(QUEUED, required_action=None)
         scope.emit("thread.run.queued", render_run(scope.run))
-        scope.flush(session.connection())
-        return scope.run, after
+        seed = scope.pending_events()
+        conn = session.connection()
+        scope.flush(conn)
+        assert services.engine is not None
+        return (scope.run, services.engine.prepare(conn, run_id, seed=seed)), after
 
-    row, after = await _db(services, submit)
+    (row, executor), after = await _db(services, submit)
     assert services.engine is not None
-    services.engine.submit(run_id)
+    services.engine.launch(run_id, executor)
     if body.stream:
         return _stream(services, run_id, after)
     return _run_response(row)
@@ -402,7 +434,7 @@ async def list_steps(
         rows, has_more = paginate(session, stmt, RunStep, page)
         return list_page(rows, has_more, lambda s: render_step(_row(s), shown))
 
-    return JSONResponse(await _db(services, read))
+    return JSONResponse(await _read(services, read))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}")
@@ -423,4 +455,4 @@ async def retrieve_step(
             raise not_found("run step", step_id)
         return render_step(_row(step), frozenset(include or ()))
 
-    return JSONResponse(await _db(services, read))
+    return JSONResponse(await _read(services, read))

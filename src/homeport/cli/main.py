@@ -33,22 +33,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(bundle_cli.app, name="bundle")
-app.add_typer(db_cli.app, name="db")
-app.add_typer(keys_cli.app, name="keys")
-app.add_typer(knowledge_cli.app, name="knowledge")
-app.add_typer(rollout_cli.app, name="rollout")
-app.add_typer(sample_cli.app, name="sample")
-app.command()(serve)
-app.command()(compare)
-app.command()(worker)
-app.command()(audit)
-app.command()(demo)
-app.command()(gateway)
-app.command()(export)
-app.command("import")(import_)
-app.command()(reconcile)
-
+# Commands in the order of a migration, grouped in the help by panel.
+SETUP, MOVE, SERVE, CUTOVER = "Set up", "Audit and move", "Serve", "Prove and cut over"
+app.add_typer(db_cli.app, name="db", rich_help_panel=SETUP)
+app.add_typer(keys_cli.app, name="keys", rich_help_panel=SETUP)
+app.command(rich_help_panel=MOVE)(export)
+app.add_typer(bundle_cli.app, name="bundle", rich_help_panel=MOVE)
+app.command(rich_help_panel=MOVE)(audit)
+app.command("import", rich_help_panel=MOVE)(import_)
+app.command(rich_help_panel=MOVE)(reconcile)
+app.add_typer(knowledge_cli.app, name="knowledge", rich_help_panel=MOVE)
+app.command(rich_help_panel=SERVE)(serve)
+app.command(rich_help_panel=SERVE)(worker)
+app.command(rich_help_panel=CUTOVER)(compare)
+app.command(rich_help_panel=CUTOVER)(gateway)
+app.add_typer(rollout_cli.app, name="rollout", rich_help_panel=CUTOVER)
+app.add_typer(sample_cli.app, name="sample", rich_help_panel="Try it")
+app.command(rich_help_panel="Try it")(demo)
 
 @app.callback()
 def _root(
@@ -59,7 +60,7 @@ def _root(
     state.config_path = config
 
 
-@app.command()
+@app.command(rich_help_panel=SETUP)
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path(
         DEFAULT_CONFIG_FILE

@@ -29,21 +29,12 @@ from homeport.demo.traffic import converse
 from homeport.gateway.server import open_database
 from homeport.rollout.collect import StoreEvidence
 from homeport.rollout.controller import Controller
-from homeport.rollout.plan import RolloutPlan
 from homeport.store.models.rollout import ComparisonRecord
 from homeport.testing.background import free_port
 from homeport.testing.scripted_model import ScriptedModelOptions, ScriptedModelServer
 
 ROLLOUT = "demo"
 ACTOR = "demo"
-# The default plan's gates and failure policy, with bake times and sample minimums a demo can meet.
-PLAN = RolloutPlan(
-    steps=["shadow", 25, 50, 100],
-    bake_seconds=2,
-    min_turns=6,
-    min_conversations=3,
-    check_interval_seconds=1,
-)
 SHADOW_NEW, SHADOW_IMPORTED = 16, 8
 PAIR_WAIT_SECONDS = 240.0
 COMPARE_CONVERSATIONS = 2
@@ -117,7 +108,7 @@ def start_gateway(demo: Demo) -> str:
     demo.gateway_url = f"http://127.0.0.1:{port}/v1"
     # Shadow pairs are scored with the cheap comparators, as `homeport rollout run` does.
     demo.controller = Controller(
-        db, PLAN, ROLLOUT, StoreEvidence(db, Pipeline.build(Dependencies()))
+        db, demo.plan, ROLLOUT, StoreEvidence(db, Pipeline.build(Dependencies()))
     )
     demo.results["gateway"] = {"base_url": demo.gateway_url, "config": str(config)}
     return f"at {demo.gateway_url}, in front of managed and homeport, following rollout '{ROLLOUT}'"

@@ -16,7 +16,8 @@ from rich.rule import Rule
 from rich.table import Table
 
 from homeport.demo import canary, cutover, migration, runtime
-from homeport.demo.state import Demo, DemoFailed, Step
+from homeport.demo.state import DEMO_PLAN, Demo, DemoFailed, Step
+from homeport.rollout.plan import RolloutPlan
 
 STEPS: list[tuple[str, Step]] = [
     ("1. sample deployment", migration.write_sample),
@@ -65,6 +66,7 @@ def run_demo(
     model: str = "local",
     threads: int = 120,
     persona: str = "homeport",
+    plan: RolloutPlan = DEMO_PLAN,
     console: Console | None = None,
     workdir: Path | None = None,
     keep: bool = False,
@@ -73,7 +75,8 @@ def run_demo(
     unless ``keep``), then stop everything; returns the summary ``--json`` prints.
 
     ``persona`` marks homeport's answers when ``model`` is "scripted"; "managed" makes homeport
-    answer exactly as the managed stand-in does (an equivalent candidate).
+    answer exactly as the managed stand-in does (an equivalent candidate). ``plan`` is the
+    rollout plan the controller follows.
     """
     console = console or Console()
     folder = workdir or Path(tempfile.mkdtemp(prefix="homeport-demo-"))
@@ -90,6 +93,7 @@ def run_demo(
                 model=model,
                 threads=threads,
                 persona=persona,
+                plan=plan,
             )
             for title, step in STEPS:
                 steps.append(_run_step(demo, title, step))

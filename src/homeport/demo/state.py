@@ -15,8 +15,19 @@ from rich.console import Console
 from homeport.config import Settings
 from homeport.errors import HomeportError
 from homeport.rollout.controller import Controller
+from homeport.rollout.plan import RolloutPlan
 
 CLIENT_TIMEOUT = 300.0  # seconds; a small local model on a busy machine can be slow
+
+
+# The default plan's gates and failure policy, with bake times and sample minimums a demo can meet.
+DEMO_PLAN = RolloutPlan(
+    steps=["shadow", 25, 50, 100],
+    bake_seconds=2,
+    min_turns=6,
+    min_conversations=3,
+    check_interval_seconds=1,
+)
 
 
 class DemoFailed(HomeportError):
@@ -68,6 +79,7 @@ class Demo:
     model: str = "local"
     threads: int = 120
     persona: str = "homeport"  # the scripted model's persona for homeport (model "scripted")
+    plan: RolloutPlan = field(default_factory=lambda: DEMO_PLAN)
     homeport: Instance = field(init=False)
     managed: Instance = field(init=False)
     upstream_url: str = ""
@@ -75,6 +87,8 @@ class Demo:
     context_window: int = 128_000
     gateway_url: str = ""
     controller: Controller | None = None
+    pinned: dict[str, str] = field(default_factory=dict)
+    """Threads created through the gateway -> the side that served them (they must stay)."""
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -7,7 +7,7 @@ side served it (the gateway's ``homeport-upstream`` header).
 from __future__ import annotations
 
 import itertools
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,6 +19,7 @@ from homeport.sample.content import SUPPORT_QA
 MAX_COMPLETION_TOKENS = 256  # the smallest limit the Assistants API accepts for a run
 BRIEF = "Answer in one or two short sentences."  # keeps a small local model's answers short
 QUESTIONS = [question for question, _, _ in SUPPORT_QA]
+PER_SIDE = 3  # conversations continued per side in each batch
 CLIENT_KEY = "sk-demo-client"  # the gateway puts each side's own key in its place
 FAILED_EVENTS = frozenset({"thread.run.failed", "thread.run.expired", "thread.run.cancelled"})
 
@@ -87,3 +88,23 @@ def converse(
             thread = client.beta.threads.create(metadata={"source": "homeport-demo"})
             traffic.turns.append(turn(client, thread.id, assistant_id, next(questions)))
     return traffic
+
+
+def remember(demo: Demo, traffic: Traffic) -> int:
+    """Record the side of each new thread; a continued one must still be on its side.
+
+    Returns how many turns continued an earlier conversation."""
+    known = set(demo.pinned)
+    for done in traffic.turns:
+        side = demo.pinned.setdefault(done.thread_id, done.side)
+        if side != done.side:
+            raise DemoFailed(f"{done.thread_id} moved from {side} to {done.side}")
+    return sum(done.thread_id in known for done in traffic.turns)
+
+
+def continuing(demo: Demo) -> list[str]:
+    """A few conversations of each side to continue (newest first)."""
+    by_side: dict[str, list[str]] = defaultdict(list)
+    for thread_id, side in demo.pinned.items():
+        by_side[side].append(thread_id)
+    return [t for side in sorted(by_side) for t in by_side[side][-PER_SIDE:]]

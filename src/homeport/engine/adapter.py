@@ -5,7 +5,8 @@ tool calls and enforces limits. A ``RunAdapter`` turns what happens into the pro
 and events: Assistants (``assistants_adapter.py``: run steps, thread messages, ``thread.run.*``
 events) or Responses (``responses_adapter.py``: output items, ``response.*`` events).
 
-Hooks never touch the database directly. They queue statements with ``scope.write(...)``, change
+Hooks never touch the database directly. They queue rows with ``scope.insert(...)`` and other
+statements with ``scope.write(...)``, change
 the run with ``scope.set_status(...)`` / ``scope.update_run(...)`` and append SSE events with
 ``scope.emit(...)``. The executor commits everything queued in one transaction at checkpoints
 (model turn done, pause, finish), so a run costs a few transactions however many events it makes.
@@ -33,20 +34,21 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, Table, bindparam, insert, update
 from sqlalchemy.sql import Executable
 
-from homeport.engine.rows import RUNS
+from homeport.engine.rows import RUN_EVENTS, RUNS
 from homeport.engine.status import transition
 from homeport.engine.types import ZERO_USAGE, ToolCall, ToolOutcome, Usage
-from homeport.store.models import RunEvent
 
 if TYPE_CHECKING:
-    from homeport.engine.events import EventBus
+    from homeport.engine.events import Event, EventBus
     from homeport.services import Services
 
 RunRow = dict[str, Any]
@@ -101,7 +103,7 @@ class RunScope:
         self.bus = bus
         self._next_n = next_n
         self._events: list[dict[str, Any]] = []
-        self._writes: list[Executable] = []
+        self._writes: list[Executable | tuple[Table, dict[str, Any]]] = []
         self._run_changes: dict[str, Any] = {}
 
     @property
@@ -132,6 +134,10 @@ class RunScope:
         if self.bus is not None:
             self.bus.publish(self.run_id, n, event, text)
 
+    def pending_events(self) -> list[Event]:
+        """The events emitted since the last flush, as ``(n, event, data)``."""
+        return [(e["n"], e["event"], e["data"]) for e in self._events]
+
     def end_stream(self) -> None:
         """End the current stream segment (the run finished or paused)."""
         self.emit(DONE, "[DONE]")
@@ -139,6 +145,12 @@ class RunScope:
     def write(self, stmt: Executable) -> None:
         """Queue a statement for the next flush, executed in queue order."""
         self._writes.append(stmt)
+
+    def insert(self, table: Table, row: dict[str, Any]) -> None:
+        """Queue a row insert for the next flush (in queue order with ``write``; consecutive
+        rows of one table go in one statement). The row is copied: later changes to the dict
+        are not written."""
+        self._writes.append((table, dict(row)))
 
     def update_run(self, **changes: Any) -> None:
         """Change run columns (by column name) in memory now and in the store at the flush."""
@@ -158,17 +170,21 @@ class RunScope:
         """Execute queued writes, the run update and event inserts in ``conn``'s transaction.
         Returns False (and writes nothing of the run update) if a lease owner was set and the
         run is no longer ours; the caller must roll back then."""
-        for stmt in self._writes:
-            conn.execute(stmt)
+        for target, rows in _batches(self._writes):
+            if rows:
+                conn.execute(_insert_statement(target), rows)
+            else:
+                conn.execute(target)
         if self._run_changes:
-            table = RUNS
-            stmt = update(table).where(table.c.id == self.run_id).values(**self._run_changes)
+            params = {f"v_{k}": v for k, v in self._run_changes.items()}
+            params["p_id"] = self.run_id
             if self.owner is not None:
-                stmt = stmt.where(table.c.lease_owner == self.owner)
-            if conn.execute(stmt).rowcount != 1:
+                params["p_owner"] = self.owner
+            stmt = _run_update(tuple(self._run_changes), self.owner is not None)
+            if conn.execute(stmt, params).rowcount != 1:
                 return False
         if self._events:
-            conn.execute(insert(RunEvent), self._events)
+            conn.execute(_insert_statement(RUN_EVENTS), self._events)
         self.clear()
         return True
 
@@ -176,6 +192,48 @@ class RunScope:
         self._writes = []
         self._events = []
         self._run_changes = {}
+
+
+def _batches(
+    writes: list[Executable | tuple[Table, dict[str, Any]]],
+) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+    """Queued writes in order: ``(statement, [])`` or ``(table, rows)`` for consecutive rows
+    of one table with the same columns."""
+    table: Table | None = None
+    rows: list[dict[str, Any]] = []
+    for write in writes:
+        if isinstance(write, tuple):
+            if write[0] is table and rows and write[1].keys() == rows[0].keys():
+                rows.append(write[1])
+                continue
+            if rows:
+                yield table, rows
+            table, rows = write[0], [write[1]]
+            continue
+        if rows:
+            yield table, rows
+            table, rows = None, []
+        yield write, []
+    if rows:
+        yield table, rows
+
+
+@cache
+def _insert_statement(table: Table) -> Executable:
+    return insert(table)
+
+
+@cache
+def _run_update(columns: tuple[str, ...], owned: bool) -> Executable:
+    """The run update for a set of changed columns, built once (values go as parameters)."""
+    stmt = (
+        update(RUNS)
+        .where(RUNS.c.id == bindparam("p_id"))
+        .values({c: bindparam(f"v_{c}") for c in columns})
+    )
+    if owned:
+        stmt = stmt.where(RUNS.c.lease_owner == bindparam("p_owner"))
+    return stmt
 
 
 class RunAdapter(ABC):

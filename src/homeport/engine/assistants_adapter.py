@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from homeport.api.wire.messages import render_message, text_part
 from homeport.api.wire.runs import render_run, render_step
@@ -254,8 +254,8 @@ class Adapter(RunAdapter):
             "run_expired": EXPIRED,
         }.get(incomplete, FAILED)
         self._end_step(step, step_status, usage)
-        self.scope.write(insert(ITEMS).values(**message))
-        self.scope.write(insert(STEPS).values(**step))
+        self.scope.insert(ITEMS, message)
+        self.scope.insert(STEPS, step)
         self.message = self.message_step = None
 
     def tool_calls_made(self, calls: list[ToolCall], usage: Usage) -> None:
@@ -287,15 +287,14 @@ class Adapter(RunAdapter):
         run, now = self.scope.run, self.scope.now()
         for call in calls:
             if not call.server:
-                self.scope.write(
-                    insert(ITEMS).values(
-                        **_item(
-                            run,
-                            now,
-                            "function_call",
-                            {"call_id": call.id, "name": call.name, "arguments": call.arguments},
-                        )
-                    )
+                self.scope.insert(
+                    ITEMS,
+                    _item(
+                        run,
+                        now,
+                        "function_call",
+                        {"call_id": call.id, "name": call.name, "arguments": call.arguments},
+                    ),
                 )
 
     def tool_results(self, outcomes: list[ToolOutcome]) -> None:
@@ -313,34 +312,33 @@ class Adapter(RunAdapter):
                 if kind != "function"
                 else {**entry["function"], "output": outcome.output}
             )
-            self.scope.write(
-                insert(ITEMS).values(
-                    **_item(
-                        run,
-                        now,
-                        f"{kind}_call",
-                        {
-                            "call_id": outcome.call.id,
-                            "name": outcome.call.name,
-                            "arguments": outcome.call.arguments,
-                            "output": outcome.output,
-                            **outcome.details,
-                        },
-                    )
-                )
+            self.scope.insert(
+                ITEMS,
+                _item(
+                    run,
+                    now,
+                    f"{kind}_call",
+                    {
+                        "call_id": outcome.call.id,
+                        "name": outcome.call.name,
+                        "arguments": outcome.call.arguments,
+                        "output": outcome.output,
+                        **outcome.details,
+                    },
+                ),
             )
         if all(
             c.get("type") != "function" or c["function"].get("output") is not None
             for c in step["step_details"]["tool_calls"]
         ):
             self._end_step(step, COMPLETED, None)
-            self.scope.write(insert(STEPS).values(**step))
+            self.scope.insert(STEPS, step)
             self.tool_step = None
 
     def requires_action(self, calls: list[ToolCall]) -> None:
         step = self.tool_step
         assert step is not None
-        self.scope.write(insert(STEPS).values(**step))
+        self.scope.insert(STEPS, step)
         self.tool_step = None
         required = {
             "type": "submit_tool_outputs",
@@ -372,7 +370,7 @@ class Adapter(RunAdapter):
         if self.tool_step is not None:  # a step left open by a stop during tool execution
             step = self.tool_step
             self._end_step(step, status if status in STEP_END else CANCELLED, None, error)
-            scope.write(insert(STEPS).values(**step))
+            scope.insert(STEPS, step)
             self.tool_step = None
         if status != COMPLETED:
             step_status, stamp = STEP_END[status if status in STEP_END else CANCELLED]

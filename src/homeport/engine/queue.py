@@ -8,66 +8,78 @@ on SQLite every transaction is ``BEGIN IMMEDIATE``, which serialises claims anyw
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
 
 from homeport.engine.adapter import RunRow
 from homeport.engine.status import ACTIVE, CANCELLING, IN_PROGRESS, PAUSED, QUEUED
 from homeport.store.models import Run
 
-_COLUMNS = [c for c in Run.__table__.c if c.name != "seq"]
+RUNS = cast(Table, Run.__table__)
+_COLUMNS = [c for c in RUNS.c if c.name != "seq"]
+
+# Statements used on every run are built once: SQLAlchemy then reuses their compiled form
+# without recomputing a cache key (values go as parameters).
+_LOAD = select(*_COLUMNS).where(RUNS.c.id == bindparam("p_id"))
+_CLAIM_SET = {
+    "status": IN_PROGRESS,
+    "lease_owner": bindparam("p_owner"),
+    "lease_expires_at": bindparam("p_lease"),
+    "started_at": func.coalesce(RUNS.c.started_at, bindparam("p_now")),
+    "attempts": RUNS.c.attempts + 1,
+}
+_CLAIM = (
+    update(RUNS)
+    .where(RUNS.c.id == bindparam("p_id"), RUNS.c.status == QUEUED)
+    .values(_CLAIM_SET)
+    .returning(*_COLUMNS)
+)
+_CLAIM_SEQS = (
+    update(RUNS)
+    .where(RUNS.c.seq.in_(bindparam("p_seqs", expanding=True)), RUNS.c.status == QUEUED)
+    .values(_CLAIM_SET)
+    .returning(*_COLUMNS)
+)
+_ANY_QUEUED = select(RUNS.c.seq).where(RUNS.c.status == QUEUED).limit(1)
 
 
 def _row(mapping: Any) -> RunRow:
     return dict(mapping)
 
 
-def load_run(conn: Connection, run_id: str) -> RunRow | None:
-    row = conn.execute(select(*_COLUMNS).where(Run.id == run_id)).mappings().first()
-    return _row(row) if row is not None else None
-
-
-def _claim_values(owner: str, lease_seconds: float) -> dict[str, Any]:
+def _claim_params(owner: str, lease_seconds: float) -> dict[str, Any]:
     now = time.time()
-    return {
-        "status": IN_PROGRESS,
-        "lease_owner": owner,
-        "lease_expires_at": now + lease_seconds,
-        "started_at": func.coalesce(Run.started_at, int(now)),
-        "attempts": Run.attempts + 1,
-    }
+    return {"p_owner": owner, "p_lease": now + lease_seconds, "p_now": int(now)}
+
+
+def load_run(conn: Connection, run_id: str) -> RunRow | None:
+    row = conn.execute(_LOAD, {"p_id": run_id}).mappings().first()
+    return _row(row) if row is not None else None
 
 
 def claim(conn: Connection, run_id: str, owner: str, lease_seconds: float) -> RunRow | None:
     """Claim one queued run by id (the fast path right after the API queued it)."""
-    stmt = (
-        update(Run)
-        .where(Run.id == run_id, Run.status == QUEUED)
-        .values(**_claim_values(owner, lease_seconds))
-        .returning(*_COLUMNS)
-    )
-    row = conn.execute(stmt).mappings().first()
+    params = {"p_id": run_id, **_claim_params(owner, lease_seconds)}
+    row = conn.execute(_CLAIM, params).mappings().first()
     return _row(row) if row is not None else None
 
 
+def any_queued(conn: Connection) -> bool:
+    """Whether some run waits to be claimed (a cheap read before ``claim_next``)."""
+    return conn.execute(_ANY_QUEUED).first() is not None
+
+
 def claim_next(conn: Connection, owner: str, lease_seconds: float, limit: int) -> list[RunRow]:
-    """Claim up to ``limit`` of the oldest queued runs no other worker holds. Runs already past
-    ``expires_at`` (an imported queue, a long outage) are left for the expiry sweep."""
-    live = or_(Run.expires_at.is_(None), Run.expires_at >= int(time.time()))
-    pick = select(Run.seq).where(Run.status == QUEUED, live).order_by(Run.seq).limit(limit)
+    """Claim up to ``limit`` of the oldest queued runs no other worker holds."""
+    pick = select(RUNS.c.seq).where(RUNS.c.status == QUEUED).order_by(RUNS.c.seq).limit(limit)
     if conn.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     seqs = list(conn.execute(pick).scalars())
     if not seqs:
         return []
-    stmt = (
-        update(Run)
-        .where(Run.seq.in_(seqs), Run.status == QUEUED)
-        .values(**_claim_values(owner, lease_seconds))
-        .returning(*_COLUMNS)
-    )
-    return [_row(row) for row in conn.execute(stmt).mappings()]
+    params = {"p_seqs": seqs, **_claim_params(owner, lease_seconds)}
+    return [_row(row) for row in conn.execute(_CLAIM_SEQS, params).mappings()]
 
 
 def heartbeat(conn: Connection, owner: str, run_ids: list[str], lease_seconds: float) -> set[str]:

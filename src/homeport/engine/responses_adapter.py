@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, delete
 
 from homeport.api.wire.response_items import file_search_results, output_text, render_annotations
 from homeport.api.wire.responses import render_response
@@ -165,7 +165,7 @@ class Adapter(RunAdapter):
             created_at=self.scope.now(),
         )
         values["id"] = opened.item["id"]
-        self.scope.write(insert(ITEMS).values(**values))
+        self.scope.insert(ITEMS, values)
 
     # -- hooks ---------------------------------------------------------------------------
 

@@ -8,12 +8,13 @@ from typing import Any, cast
 from sqlalchemy import Table
 
 from homeport.ids import new_id
-from homeport.store.models import Item, Run, RunStep
+from homeport.store.models import Item, Run, RunEvent, RunStep
 from homeport.store.repos.items import ITEM_PREFIXES
 
 ITEMS = cast(Table, Item.__table__)
 RUNS = cast(Table, Run.__table__)
 STEPS = cast(Table, RunStep.__table__)
+RUN_EVENTS = cast(Table, RunEvent.__table__)
 
 
 def item_row(
