@@ -148,11 +148,10 @@ async def _final(engine: Engine, response_id: str) -> bytes:
     """Follow the run's events to its final ``response.*`` event; returns the response JSON
     once the run's writes are committed."""
     final: bytes | None = None
-    async for _, event, data in engine.events(response_id, 0):
-        if event in FINAL_EVENTS:
-            final = orjson.dumps(orjson.loads(data)["response"])
-        elif event == DONE:
-            break
+    async for batch in engine.events(response_id, 0):
+        for _, event, data in batch:
+            if event in FINAL_EVENTS:
+                final = orjson.dumps(orjson.loads(data)["response"])
     await _committed(engine, response_id)
     if final is None:
         raise HomeportError(f"Response '{response_id}' ended without a result.")
@@ -162,15 +161,20 @@ async def _final(engine: Engine, response_id: str) -> bytes:
 async def _stream(
     engine: Engine, response_id: str, after: int, *, discard: bool = False
 ) -> AsyncIterator[bytes]:
-    """The response's server-sent events after event number ``after``; the stream ends with
-    the final ``response.*`` event. ``discard`` deletes a ``store: false`` response after."""
+    """The response's server-sent events after event number ``after``, each batch of events
+    available at once in one chunk; the stream ends with the final ``response.*`` event.
+    ``discard`` deletes a ``store: false`` response after."""
     try:
-        async for _, event, data in engine.events(response_id, after):
-            if event == DONE:
-                break
-            if event in FINAL_EVENTS:  # a client may read the response right after this event
-                await _committed(engine, response_id)
-            yield encode_sse(event, data)
+        async for batch in engine.events(response_id, after):
+            chunk = []
+            for _, event, data in batch:
+                if event == DONE:
+                    break
+                if event in FINAL_EVENTS:  # a client may read the response right after it
+                    await _committed(engine, response_id)
+                chunk.append(encode_sse(event, data))
+            if chunk:
+                yield b"".join(chunk)
     finally:
         if discard:
             _discard_later(engine, response_id)

@@ -83,8 +83,8 @@ def _stream(services: Services, run_id: str, after: int) -> StreamingResponse:
     assert engine is not None
 
     async def body() -> AsyncIterator[bytes]:
-        async for _, event, data in engine.events(run_id, after):
-            yield encode_sse(event, data)
+        async for batch in engine.events(run_id, after):
+            yield b"".join(encode_sse(event, data) for _, event, data in batch)
 
     return StreamingResponse(
         body(), media_type="text/event-stream", headers={"cache-control": "no-cache"}

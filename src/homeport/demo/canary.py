@@ -16,7 +16,7 @@ from rich.table import Table
 
 from homeport.demo.cutover import ACTOR, wait_for_routing
 from homeport.demo.state import Demo
-from homeport.demo.traffic import converse
+from homeport.demo.traffic import continuing, converse, remember
 from homeport.rollout.report import render_rollout_html
 from homeport.rollout.state import PAUSED, RUNNING, current, decisions
 from homeport.store.models.rollout import RolloutDecision
@@ -52,11 +52,21 @@ def _show(demo: Demo, decision: RolloutDecision) -> None:
 def _drive(demo: Demo, phase: str, batch: int) -> dict[str, Any]:
     wait_for_routing(demo, phase)
     assistant_id = demo.results["continue_thread"]["assistant_id"]
-    with demo.console.status(f"{phase}: {BATCH} new conversations through the gateway"):
-        traffic = converse(demo, assistant_id, new=BATCH, offset=batch * BATCH)
-    demo.say(f"  {phase}: {traffic.conversations} conversations served by {traffic.sides}")
+    existing = continuing(demo)
+    with demo.console.status(f"{phase}: {BATCH} new and {len(existing)} earlier conversations"):
+        traffic = converse(demo, assistant_id, new=BATCH, existing=existing, offset=batch * BATCH)
+    continued = remember(demo, traffic)
+    demo.say(
+        f"  {phase}: {BATCH} new conversations and {continued} earlier ones (each on its own "
+        f"side), served by {traffic.sides}"
+    )
     time.sleep(STATS_SETTLE_SECONDS)  # the batch's side stats are written before the check
-    return {"phase": phase, "conversations": traffic.conversations, "sides": traffic.sides}
+    return {
+        "phase": phase,
+        "conversations": traffic.conversations,
+        "continued": continued,
+        "sides": traffic.sides,
+    }
 
 
 def _tick(demo: Demo) -> RolloutDecision:

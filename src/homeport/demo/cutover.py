@@ -25,7 +25,7 @@ from homeport.demo.migration import import_into
 from homeport.demo.processes import homeport_command, serve_instance, start_process
 from homeport.demo.runtime import SUPPORT_AGENT, imported_threads
 from homeport.demo.state import Demo, DemoFailed
-from homeport.demo.traffic import converse
+from homeport.demo.traffic import Traffic, converse, remember
 from homeport.gateway.server import open_database
 from homeport.rollout.collect import StoreEvidence
 from homeport.rollout.controller import Controller
@@ -188,6 +188,7 @@ def shadow_phase(demo: Demo) -> str:
         raise DemoFailed(
             f"in shadow mode the client must see managed answers only: {traffic.sides}"
         )
+    remember(demo, Traffic([t for t in traffic.turns if t.thread_id not in legacy]))
     pairs = _wait_for_pairs(demo, since, len(traffic.turns))
     records = _shadow_records(demo, since)
     _show_pairs(demo, records)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 from homeport.api.wire.messages import render_message, text_part
 from homeport.api.wire.runs import render_run, render_step
@@ -38,6 +38,15 @@ STEP_END = {
     FAILED: (FAILED, "failed_at"),
 }
 RUN_END_STAMP = {COMPLETED: "completed_at", CANCELLED: "cancelled_at", FAILED: "failed_at"}
+_CONTEXT = (
+    select(ITEMS.c.id, ITEMS.c.type, ITEMS.c.role, ITEMS.c.content, ITEMS.c.data)
+    .where(
+        ITEMS.c.conversation_id == bindparam("p_thread"),
+        or_(*(ITEMS.c.type == kind for kind in CONTEXT_TYPES)),
+    )
+    .order_by(ITEMS.c.created_at, ITEMS.c.seq)
+)
+"""The thread's items the model sees, oldest first (built once; the thread goes as a parameter)."""
 
 
 def chat_tool_choice(choice: Any) -> Any:
@@ -94,13 +103,7 @@ class Adapter(RunAdapter):
 
     def context_items(self, conn: Connection) -> list[dict[str, Any]]:
         run = self.scope.run
-        rows = conn.execute(
-            select(ITEMS.c.id, ITEMS.c.type, ITEMS.c.role, ITEMS.c.content, ITEMS.c.data)
-            .where(
-                ITEMS.c.conversation_id == run["conversation_id"], ITEMS.c.type.in_(CONTEXT_TYPES)
-            )
-            .order_by(ITEMS.c.created_at, ITEMS.c.seq)
-        ).mappings()
+        rows = conn.execute(_CONTEXT, {"p_thread": run["conversation_id"]}).mappings()
         items = [dict(r) for r in rows]
         if run.get("attempts", 1) > 1:
             step = (

@@ -212,9 +212,9 @@ class Engine:
         finally:
             self.executors.pop(executor.run_id, None)
 
-    def events(self, run_id: str, after: int = 0) -> AsyncIterator[Event]:
+    def events(self, run_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
         """Stored then live events of ``run_id`` numbered above ``after``, up to the next
-        ``done`` (end of a stream segment)."""
+        ``done`` (end of a stream segment), in batches of the events available at once."""
         return self.bus.subscribe(
             run_id,
             after,

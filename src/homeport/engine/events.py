@@ -2,9 +2,10 @@
 
 Executors append events through ``RunScope.emit`` (published here at once, committed in batches).
 ``subscribe(run_id, after)`` replays stored events numbered above ``after``, then follows live
-ones: from memory when the run executes in this process, else by reading the table every poll
-interval (another process executes it). A subscription ends after the ``done`` event that closes
-each stream segment (the run finished, or paused for tool outputs).
+ones, in batches of what is available at once: from memory when the run executes in this
+process, else by reading the table every poll interval (another process executes it). A
+subscription ends after the ``done`` event that closes each stream segment (the run finished, or
+paused for tool outputs).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from homeport.engine.adapter import DONE
-from homeport.store.models import RunEvent
+from homeport.engine.rows import RUN_EVENTS
 
 MAX_POLL_SECONDS = 1.0
 Event = tuple[int, str, str]
@@ -94,11 +95,12 @@ class EventBus:
 
     async def subscribe(
         self, run_id: str, after: int, *, db: Any, poll_seconds: float
-    ) -> AsyncIterator[Event]:
-        """Events numbered above ``after`` until the next ``done``. ``db`` runs a function
-        with a connection in the database thread pool (``Engine.db``). Table reads that find
-        nothing back off from ``poll_seconds`` to ``MAX_POLL_SECONDS``; local events wake the
-        reader at once."""
+    ) -> AsyncIterator[list[Event]]:
+        """Events numbered above ``after`` until the next ``done``, in batches of the events
+        available at once (a reader writes each batch to its client in one go). ``db`` runs a
+        function with a connection in the database thread pool (``Engine.read``). Table reads
+        that find nothing back off from ``poll_seconds`` to ``MAX_POLL_SECONDS``; local events
+        wake the reader at once."""
         waiter = self.waiter(run_id)
         last = after
         live: LiveRun | None = None
@@ -110,12 +112,13 @@ class EventBus:
                     batch = live.after(last)
                 else:
                     batch = await db(partial(stored_events, run_id=run_id, after=last))
-                for event in batch:
-                    yield event
-                    last = event[0]
+                for index, event in enumerate(batch):
                     if event[1] == DONE:
+                        yield batch[: index + 1]
                         return
                 if batch:
+                    yield batch
+                    last = batch[-1][0]
                     pause = poll_seconds
                     continue
                 if live is not None and live.ended.is_set() and live.first_n <= last + 1:
@@ -128,19 +131,21 @@ class EventBus:
             self.drop_waiter(run_id, waiter)
 
 
+_STORED = (
+    select(RUN_EVENTS.c.n, RUN_EVENTS.c.event, RUN_EVENTS.c.data)
+    .where(RUN_EVENTS.c.run_id == bindparam("p_run"), RUN_EVENTS.c.n > bindparam("p_after"))
+    .order_by(RUN_EVENTS.c.n)
+)
+_LAST = select(func.max(RUN_EVENTS.c.n)).where(RUN_EVENTS.c.run_id == bindparam("p_run"))
+
+
 def stored_events(conn: Connection, run_id: str, after: int) -> list[Event]:
-    rows = conn.execute(
-        select(RunEvent.n, RunEvent.event, RunEvent.data)
-        .where(RunEvent.run_id == run_id, RunEvent.n > after)
-        .order_by(RunEvent.n)
-    )
+    rows = conn.execute(_STORED, {"p_run": run_id, "p_after": after})
     return [(n, event, data) for n, event, data in rows]
 
 
 def last_event_number(conn: Connection, run_id: str) -> int:
-    value = conn.execute(
-        select(func.max(RunEvent.n)).where(RunEvent.run_id == run_id)
-    ).scalar_one_or_none()
+    value = conn.execute(_LAST, {"p_run": run_id}).scalar_one_or_none()
     return int(value or 0)
 
 

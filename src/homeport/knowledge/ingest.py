@@ -100,6 +100,21 @@ def _held(store_id: str, file_id: str, owner: str) -> ColumnElement[bool]:
     )
 
 
+def fail_job(db: Database, job: Job, owner: str, code: str, message: str) -> None:
+    """End a held job ``failed`` with OpenAI's ``last_error`` shape."""
+    with db.session() as session:
+        session.execute(
+            update(VectorStoreFile)
+            .where(_held(*job, owner))
+            .values(
+                status="failed",
+                last_error={"code": code, "message": message},
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+
+
 class Ingestor:
     """Processes claimed jobs for one database with one embedder and blob store."""
 
@@ -268,17 +283,7 @@ class Ingestor:
         return Outcome("completed", len(chunks), reused)
 
     def _fail(self, job: Job, owner: str, code: str, message: str) -> Outcome:
-        with self.db.session() as session:
-            session.execute(
-                update(VectorStoreFile)
-                .where(_held(*job, owner))
-                .values(
-                    status="failed",
-                    last_error={"code": code, "message": message},
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
+        fail_job(self.db, job, owner, code, message)
         return Outcome("failed")
 
     def release(self, job: Job, owner: str) -> None:

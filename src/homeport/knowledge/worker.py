@@ -17,9 +17,10 @@ import secrets
 import socket
 from typing import TYPE_CHECKING
 
+from homeport.errors import HomeportError
 from homeport.knowledge.blobs import blob_store
 from homeport.knowledge.embeddings import get_embedder
-from homeport.knowledge.ingest import Ingestor, Job, claim
+from homeport.knowledge.ingest import Ingestor, Job, claim, fail_job
 
 if TYPE_CHECKING:
     from homeport.services import Services
@@ -98,8 +99,15 @@ class IngestWorker:
             task.add_done_callback(self._running.discard)
 
     async def _run(self, job: Job) -> None:
-        if self._ingestor is None:
-            self._ingestor = await asyncio.to_thread(ingestor, self.services)
+        try:
+            if self._ingestor is None:
+                self._ingestor = await asyncio.to_thread(ingestor, self.services)
+        except HomeportError as exc:  # e.g. the embedding model is not installed
+            log.error("cannot index files: %s", exc.message)
+            await asyncio.to_thread(
+                fail_job, self.services.db, job, self.owner, "server_error", exc.message
+            )
+            return
         await asyncio.to_thread(self._ingestor.process, job, self.owner)
         self._wake.set()
 

@@ -60,29 +60,30 @@ async def _chunks(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
         async for line in response.aiter_lines():
             if line.startswith("data:"):
                 data.append(line[6:] if line.startswith("data: ") else line[5:])
-                continue
-            if line or not data or done:
-                continue  # other fields and comments; events end at a blank line
-            text, data = "\n".join(data), []
-            if text.startswith("[DONE]"):
-                done = True
-                continue
-            chunk = orjson.loads(text)
-            if isinstance(chunk, dict) and chunk.get("error"):
-                error = chunk["error"]
-                message = error.get("message") if isinstance(error, dict) else None
-                raise openai.APIError(
-                    message
-                    if isinstance(message, str) and message
-                    else "An error occurred during streaming",
-                    response.request,
-                    body=error,
-                )
-            yield chunk
+            elif not line and data:  # a blank line ends an event; other fields are ignored
+                text, data = "\n".join(data), []
+                done = done or text.startswith("[DONE]")
+                if not done:
+                    yield _chunk(text, response)
+        if data and not done:  # a last event without its blank line
+            yield _chunk("\n".join(data), response)
     except httpx2.TimeoutException as exc:
         raise openai.APITimeoutError(request=response.request) from exc
     except httpx2.TransportError as exc:
         raise openai.APIConnectionError(request=response.request) from exc
+
+
+def _chunk(text: str, response: httpx2.Response) -> dict[str, Any]:
+    chunk = orjson.loads(text)
+    if not isinstance(chunk, dict):
+        return {}
+    error = chunk.get("error")
+    if error:
+        message = error.get("message") if isinstance(error, dict) else None
+        if not isinstance(message, str) or not message:
+            message = "An error occurred during streaming"
+        raise openai.APIError(message, response.request, body=error)
+    return chunk
 
 
 def _detail(exc: Exception) -> str:
