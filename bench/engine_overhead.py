@@ -9,7 +9,8 @@ model ``scripted`` to it. One load generator (aiohttp, closed loop, keep-alive; 
 - ``run_stream``: ``POST /v1/threads/runs`` with ``stream: true`` (new thread, run, every
   Assistants event, until ``done``): one whole run per request,
 - ``run_poll``: ``POST /v1/threads/runs`` then ``GET`` the run, waiting ``openai-poll-after-ms``
-  between polls, as the SDK's ``create_and_poll`` does.
+  between polls and marking each ``GET`` as a polling helper's, as the SDK's ``create_and_poll``
+  does.
 
 It reports p50/p99 per target, the difference to the direct call in the same run, completed runs
 (requests) per second and homeport's CPU per run. Everything it starts is stopped by PID.
@@ -38,6 +39,8 @@ from homeport.testing.background import free_port
 
 PROMPT = "Say hello to the benchmark."
 HEADERS = {"content-type": "application/json", "authorization": "Bearer bench"}
+POLL_HEADERS = {**HEADERS, "x-stainless-poll-helper": "true"}
+"""What the SDK's polling helpers send with each retrieve."""
 TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
 Timer = Callable[[aiohttp.ClientSession, int, int], Awaitable[tuple[list[float], int]]]
 
@@ -100,7 +103,7 @@ async def poll_batch(
                 run = await r.json()
             url = f"{homeport}/threads/{run['thread_id']}/runs/{run['id']}"
             while run.get("status") not in TERMINAL:
-                async with session.get(url, headers=HEADERS) as r:
+                async with session.get(url, headers=POLL_HEADERS) as r:
                     run = await r.json()
                     wait = int(r.headers.get("openai-poll-after-ms", "1000")) / 1000
                 if run.get("status") not in TERMINAL:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
@@ -38,7 +38,7 @@ from homeport.engine.events import encode_sse, last_event_number
 from homeport.engine.executor import Executor
 from homeport.engine.providers.registry import no_route_message
 from homeport.engine.rows import ITEMS, RUNS, item_row
-from homeport.engine.status import ACTIVE, PAUSED, QUEUED, REQUIRES_ACTION
+from homeport.engine.status import ACTIVE, PAUSED, QUEUED, REQUIRES_ACTION, TERMINAL
 from homeport.engine.tools import check_tool_types
 from homeport.errors import InvalidRequest, not_found
 from homeport.ids import new_id
@@ -50,6 +50,10 @@ router = APIRouter(tags=["Assistants"])
 
 POLL_HEADERS = {"openai-poll-after-ms": "20"}
 """Tell the SDK's pollers (create_and_poll, ...) to come back soon: runs are quick here."""
+POLL_HELPER_HEADER = "x-stainless-poll-helper"
+POLL_INTERVAL_HEADER = "x-stainless-custom-poll-interval"
+POLL_WAIT_SECONDS = 2.0
+"""The longest a polling helper's retrieve waits for the run to settle (a long poll)."""
 BUSY = (QUEUED, *ACTIVE, *PAUSED)
 T = TypeVar("T")
 Prepared = tuple[RunRow, "Executor | None"]
@@ -317,12 +321,28 @@ async def list_runs(
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
 async def retrieve_run(
-    thread_id: str, run_id: str, services: ServicesDep, project_id: ProjectDep
+    thread_id: str, run_id: str, services: ServicesDep, project_id: ProjectDep, request: Request
 ) -> JSONResponse:
-    assert services.engine is not None
-    return _run_response(
-        await services.engine.read(lambda conn: _load_run(conn, project_id, thread_id, run_id))
-    )
+    engine = services.engine
+    assert engine is not None
+    row = await engine.read(lambda conn: _load_run(conn, project_id, thread_id, run_id))
+    wait = _poll_wait(request)
+    if wait and row["status"] not in TERMINAL and row["status"] not in PAUSED:
+        row = await engine.wait(run_id, wait) or row
+    return _run_response(row)
+
+
+def _poll_wait(request: Request) -> float:
+    """How long a retrieve may wait for the run to settle: the SDK's polling helpers
+    (``create_and_poll``, ``poll``) mark their calls, and would only ask again after the poll
+    interval anyway; a run that settles meanwhile is answered at once."""
+    headers = request.headers
+    if headers.get(POLL_HELPER_HEADER) != "true":
+        return 0.0
+    custom = headers.get(POLL_INTERVAL_HEADER, "")
+    if custom.isdigit():
+        return min(int(custom) / 1000, POLL_WAIT_SECONDS)
+    return POLL_WAIT_SECONDS
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}")

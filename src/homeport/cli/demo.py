@@ -32,8 +32,7 @@ def demo(
 ) -> None:
     """Sample deployment -> bundle -> audit -> import -> serve -> gateway, shadow, compare, rollout.
 
-    Runs on SQLite, local embeddings and a local model with no API keys and no network, in a
-    temporary folder; everything it starts is stopped at the end.
+    SQLite, local embeddings, a local model: no API keys, no network. Everything is stopped after.
     """
     console = Console(stderr=True) if as_json else Console()
     summary = run_demo(model=model.value, threads=threads, console=console, keep=keep)

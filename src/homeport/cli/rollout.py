@@ -100,7 +100,7 @@ def status_data(controller: Controller, history: int = 10) -> dict[str, Any]:
     return data
 
 
-def _render(data: dict[str, Any]) -> Group:
+def render_status(data: dict[str, Any]) -> Group:
     steps = " → ".join(
         f"[bold reverse]{name}[/]" if i == data["step"] else name
         for i, name in enumerate(data["steps"])
@@ -168,7 +168,7 @@ def status_cmd(gateway: Gateway = "default", as_json: Json = False) -> None:
     if as_json:
         print_json(data)
     else:
-        console.print(_render(data))
+        console.print(render_status(data))
 
 
 @app.command("promote")

@@ -12,13 +12,13 @@ import time
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
 
+from homeport.cli.rollout import render_status, status_data
 from homeport.demo.cutover import ACTOR, wait_for_routing
 from homeport.demo.state import Demo
 from homeport.demo.traffic import continuing, converse, remember
 from homeport.rollout.report import render_rollout_html
-from homeport.rollout.state import PAUSED, RUNNING, current, decisions
+from homeport.rollout.state import PAUSED, RUNNING, current
 from homeport.store.models.rollout import RolloutDecision
 
 BATCH = 12  # new conversations per batch of canary traffic
@@ -94,69 +94,16 @@ def roll_out(demo: Demo) -> str:
         _show(demo, taken[-1])
         row = current(controller.db, controller.rollout_id)
     assert row is not None
-    demo.results["rollout"] = {
-        "status": row.status,
-        "phase": row.phase,
-        "weight": row.weight,
-        "reason": row.reason,
-        "traffic": batches,
-        "decisions": [_decision(d) for d in decisions(controller.db, controller.rollout_id)],
-    }
+    demo.results["rollout"] = {**status_data(controller, history=1000), "traffic": batches}
     outcome = {PAUSED: "paused for a person", RUNNING: "still running"}.get(row.status, row.status)
     return f"{outcome} at {row.phase} (weight {row.weight:.0%}) after {len(taken)} decisions"
 
 
-def _decision(decision: RolloutDecision) -> dict[str, Any]:
-    return {
-        "at": decision.at,
-        "action": decision.action,
-        "actor": decision.actor,
-        "phase_before": decision.phase_before,
-        "phase_after": decision.phase_after,
-        "weight_before": decision.weight_before,
-        "weight_after": decision.weight_after,
-        "reason": decision.reason,
-        "evidence": decision.evidence,
-    }
-
-
-def _gates_table(decision: dict[str, Any]) -> Table:
-    table = Table("gate", "status", "observed", "limit", "detail", title="gates at the last check")
-    for gate in decision["evidence"]["check"]["gates"]:
-        style = {"pass": "green", "marginal": "yellow", "n/a": "dim"}.get(gate["status"], "red")
-        table.add_row(
-            gate["gate"],
-            f"[{style}]{gate['status']}[/{style}]",
-            _number(gate["observed"]),
-            _number(gate["limit"]),
-            escape(gate["detail"]),
-        )
-    return table
-
-
-def _number(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, int | float) else str(value or "")
-
-
 def rollout_report(demo: Demo) -> str:
-    """The rollout's status, its last gate check, every decision, and the HTML report."""
+    """The rollout's status as ``homeport rollout status`` shows it, and the HTML report."""
     controller = demo.rollout()
     facts = demo.results["rollout"]
-    log = Table(
-        "action", "by", "phase", "weight", "reason", title=f"rollout {controller.rollout_id}"
-    )
-    for d in facts["decisions"]:
-        log.add_row(
-            d["action"],
-            d["actor"],
-            f"{d['phase_before']} → {d['phase_after']}",
-            f"{d['weight_before']:.0%} → {d['weight_after']:.0%}",
-            escape(d["reason"]),
-        )
-    demo.console.print(log)
-    checks = [d for d in facts["decisions"] if (d["evidence"] or {}).get("check")]
-    if checks:
-        demo.console.print(_gates_table(checks[-1]))
+    demo.console.print(render_status(status_data(controller, history=len(facts["decisions"]))))
     path = demo.workdir / "rollout-report.html"
     path.write_text(render_rollout_html(controller.db, controller.rollout_id), encoding="utf-8")
     facts["report"] = str(path)

@@ -231,7 +231,9 @@ class Engine:
             while True:
                 live = self.bus.live.get(run_id)
                 if live is not None:
-                    await live.ended.wait()
+                    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(live.ended.wait(), left)
                 row = await self.read(lambda conn: queue.load_run(conn, run_id))
                 if row is None or row["status"] in TERMINAL or row["status"] in PAUSED:
                     return row or {}

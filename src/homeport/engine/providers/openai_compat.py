@@ -2,8 +2,9 @@
 through the official ``openai`` SDK, streaming with usage.
 
 The request goes through the SDK's client (its auth, headers, retries, timeouts and HTTP errors)
-as a raw streamed response, and the server-sent chunks are read here with orjson: the SDK's own
-request transform and one model object per chunk cost about three times as much CPU.
+on its aiohttp transport, as a raw streamed response, and the server-sent chunks are read here
+with orjson: the SDK's own request transform and one model object per chunk, on its default
+HTTP client, cost about three times as much CPU.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 import orjson
@@ -45,9 +47,25 @@ def upstream_error(exc: Exception, route: ModelRoute) -> ProviderError:
         return ProviderError(f"{where} is rate limited: {_detail(exc)}", "rate_limit_exceeded")
     if status is not None:
         return ProviderError(f"{where} answered HTTP {status}: {_detail(exc)}")
+    refused = _connection_failure(exc)
+    if refused is not None:
+        return ProviderError(f"{where} could not be reached: {refused}")
     if "timeout" in type(exc).__name__.lower():
         return ProviderError(f"{where} did not answer within {route.timeout_seconds:g}s.")
     return ProviderError(f"{where} could not be reached: {_detail(exc)}")
+
+
+def _connection_failure(exc: BaseException) -> str | None:
+    """The aiohttp connection failure behind ``exc``, if any: the SDK's aiohttp transport reports
+    a refused or dropped connection as a connect timeout."""
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, TimeoutError):
+            return None
+        if isinstance(cause, aiohttp.ClientConnectionError):
+            return str(cause)[:500]
+        cause = cause.__cause__
+    return None
 
 
 async def _chunks(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
@@ -100,6 +118,7 @@ class OpenAIProvider(ModelProvider):
             timeout=route.timeout_seconds,
             max_retries=route.max_retries,
             default_headers=route.extra_headers or None,
+            http_client=openai.DefaultAioHttpClient(),
         )
 
     def _body(self, request: ModelRequest) -> dict[str, Any]:
