@@ -104,6 +104,7 @@ def _get_run(session: Session, project_id: str, thread_id: str, run_id: str) -> 
     return run
 
 
+_INSERT_RUN = insert(RUNS)
 _LOAD_RUN = select(*(c for c in RUNS.c if c.name != "seq")).where(
     RUNS.c.id == bindparam("p_id"),
     RUNS.c.project_id == bindparam("p_project"),
@@ -215,7 +216,8 @@ def _new_run(
         "lease_expires_at": None,
         "attempts": 0,
     }
-    session.execute(insert(RUNS), row)
+    session.flush()  # the thread and its messages first (the run refers to the thread)
+    session.connection().execute(_INSERT_RUN, row)
     return row
 
 

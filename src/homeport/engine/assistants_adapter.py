@@ -9,7 +9,8 @@ are also stored as conversation items (``function_call``, ``function_call_output
 
 from __future__ import annotations
 
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 
@@ -420,6 +421,7 @@ def _item(run: dict[str, Any], now: int, kind: str, data: dict[str, Any]) -> dic
 
 
 def _as_item(values: dict[str, Any]) -> Item:
-    """A transient ``Item`` for the message renderer (never added to a session)."""
+    """The item's attributes as the message renderer reads them (a plain namespace: building an
+    ORM ``Item`` costs more than rendering it)."""
     fields = {k: v for k, v in values.items() if k != "metadata"}
-    return Item(**fields, metadata_=values["metadata"])
+    return cast(Item, SimpleNamespace(**fields, metadata_=values["metadata"]))

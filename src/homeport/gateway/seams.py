@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from homeport.metrics import LATENCY_BUCKETS
+
 STORE_SINK_FACTORY = "homeport.compare.records:store_sink"
 """``module:callable`` taking ``(Database, gateway_name: str)`` and returning a :class:`PairSink`
 (pairs are stored under the gateway's rollout)."""
@@ -291,22 +293,7 @@ class Role(StrEnum):
     SHADOW = "shadow"
 
 
-LATENCY_BOUNDS: tuple[float, ...] = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    120.0,
-)
+LATENCY_BOUNDS: tuple[float, ...] = LATENCY_BUCKETS
 """Upper bounds (seconds) of the latency and TTFT buckets in :class:`SideStats`; a last,
 open-ended bucket follows."""
 
