@@ -34,7 +34,8 @@ from homeport.store.migrate import upgrade
 from homeport.store.models.gateway import GatewayPin
 
 START = 1_800_000_000.0
-FAST = tuple([0] * 4 + [95, 5] + [0] * (len(LATENCY_BOUNDS) - 5))  # p95 in the 0.1 s bucket
+_AT = LATENCY_BOUNDS.index(0.1)
+FAST = tuple([0] * _AT + [95, 5] + [0] * (len(LATENCY_BOUNDS) - _AT - 1))  # p95 in the 0.1 s bucket
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Gateway:
         errors: int = 0,
         candidate_errors: int = 0,
         candidate_latency: tuple[int, ...] = FAST,
+        managed: bool = True,
     ) -> None:
         def stats(side: Upstream, errs: int, latency: tuple[int, ...]) -> SideStats:
             return SideStats(
@@ -113,13 +115,10 @@ class Gateway:
                 output_tokens=3 * requests,
             )
 
-        write_side_stats(
-            self.db,
-            [
-                stats(Upstream.MANAGED, errors, FAST),
-                stats(Upstream.HOMEPORT, candidate_errors, candidate_latency),
-            ],
-        )
+        rows = [stats(Upstream.HOMEPORT, candidate_errors, candidate_latency)]
+        if managed:
+            rows.append(stats(Upstream.MANAGED, errors, FAST))
+        write_side_stats(self.db, rows)
 
     def pairs(self, phase: str, *, same: int = 10, different: int = 0) -> None:
         request = CapturedRequest(
@@ -213,11 +212,12 @@ def make_controller(db: Database, clock: FakeClock, plan: RolloutPlan | None = N
 
 
 def healthy_minute(gateway: Gateway, controller: Controller) -> None:
-    """One minute of good traffic in whatever phase the rollout is in, then a tick."""
+    """One minute of good traffic in whatever phase the rollout is in, then a tick. At full
+    weight only homeport serves, as through a real gateway."""
     state = store_routing(controller.db, ROLLOUT).read()
     assert state is not None
     gateway.clock.advance(60)
-    gateway.window(state.phase)
+    gateway.window(state.phase, managed=state.mode is not Mode.FULL)
     if state.mode is Mode.SHADOW:
         gateway.pairs(state.phase, same=10)
     else:

@@ -1,6 +1,8 @@
 """Gathering a check's evidence from the store: the gateway's side stats, answer pairs, pins.
 
 - traffic per side: the gateway's ``SideStats`` windows of the current phase since the step began;
+  when the managed side had none in the step (full weight), its windows since the rollout began
+  serve as the baseline;
 - answer pairs: shadow pairs since the rollout began (pairs exist only in shadow mode, and
   equivalence is a property of the candidate, not of the weight), scored first if pending;
 - noise floor: the rollout's noise records (``homeport compare --record``);
@@ -58,8 +60,18 @@ class StoreEvidence:
             )
         else:
             conversations = self._pinned(rollout.id, rollout.step_started_at)
+        managed = side_evidence(stats, Upstream.MANAGED.value)
+        if managed.requests == 0:
+            # At full weight the managed side gets no new traffic: judge homeport against the
+            # managed baseline seen earlier in this rollout instead of calling it missing data.
+            history = [
+                s
+                for s in read_side_stats(self.db, since=rollout.started_at)
+                if s.window_start < now
+            ]
+            managed = side_evidence(history, Upstream.MANAGED.value)
         return Evidence(
-            managed=side_evidence(stats, Upstream.MANAGED.value),
+            managed=managed,
             candidate=side_evidence(stats, Upstream.HOMEPORT.value),
             conversations=conversations,
             pairs=pairs.pairs,
