@@ -76,9 +76,10 @@ def _check(body: CreateResponseRequest, engine: Engine) -> None:
 
 
 def _insert(
-    conn: Connection, body: CreateResponseRequest, project_id: str, expiry: int
-) -> dict[str, Any]:
-    """Insert the response (queued) and its input items; returns the run row."""
+    conn: Connection, body: CreateResponseRequest, project_id: str, expiry: int, engine: Engine
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Insert the response and its input items: queued, or claimed by this process if it has
+    room. Returns the queued row (what the client sees) and the claimed one, if any."""
     conversation_id = body.conversation_id
     if body.previous_response_id is not None:
         repo.check_previous(conn, project_id=project_id, response_id=body.previous_response_id)
@@ -132,8 +133,9 @@ def _insert(
         )
         for fields in rows
     ]
-    repo.insert_response(conn, run, values)
-    return run
+    claimed = engine.claim_new(run)
+    repo.insert_response(conn, claimed or run, values)
+    return run, claimed
 
 
 async def _committed(engine: Engine, response_id: str) -> None:
@@ -213,8 +215,8 @@ async def create_response(
     expiry = services.settings.engine.run_expiry_seconds
 
     def create(conn: Connection) -> tuple[dict[str, Any], Executor | None]:
-        run = _insert(conn, body, project_id, expiry)
-        return run, engine.prepare(conn, run["id"], next_n=1)
+        run, claimed = _insert(conn, body, project_id, expiry, engine)
+        return run, None if claimed is None else engine.prepare(conn, claimed, next_n=1)
 
     run, executor = await engine.db(create)
     response_id = run["id"]

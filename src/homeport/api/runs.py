@@ -216,27 +216,28 @@ def _new_run(
         "lease_expires_at": None,
         "attempts": 0,
     }
-    session.flush()  # the thread and its messages first (the run refers to the thread)
-    session.connection().execute(_INSERT_RUN, row)
     return row
 
 
 def _queue(
     services: Services, session: Session, row: RunRow, thread: Conversation | None = None
 ) -> Prepared:
-    """Write the new run's first events and claim it for this process if it has room (the
+    """Insert the new run with its first events, claimed by this process if it has room (the
     run then starts without a transaction of its own)."""
+    engine = services.engine
+    assert engine is not None
     scope = RunScope(services, row, next_n=1)
     if thread is not None:
         scope.emit("thread.created", render_thread(thread))
     scope.emit("thread.run.created", render_run(row))
     scope.emit("thread.run.queued", render_run(row))
     seed = scope.pending_events()
-    session.flush()
+    claimed = engine.claim_new(row)
+    session.flush()  # the thread and its messages first (the run refers to the thread)
     conn = session.connection()
+    conn.execute(_INSERT_RUN, claimed or row)
     scope.flush(conn)
-    assert services.engine is not None
-    return row, services.engine.prepare(conn, row["id"], seed=seed)
+    return row, None if claimed is None else engine.prepare(conn, claimed, seed=seed)
 
 
 async def _started(services: Services, prepared: Prepared, stream: bool | None) -> Response:

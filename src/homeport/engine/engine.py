@@ -151,19 +151,33 @@ class Engine:
         too: runs claimed in API transactions may exceed ``workers`` by the writer threads."""
         return self._running and len(self._tasks) < self.settings.workers
 
-    def prepare(
-        self, conn: Connection, run_id: str, *, seed: Sequence[Event] = (), next_n: int = 0
-    ) -> Executor | None:
-        """In the transaction that queued ``run_id`` (on a database thread): claim it for this
-        process if it has a free slot, and load what the run needs, so it starts without a
-        transaction of its own. ``seed`` are the events that transaction emitted (subscribers
-        get them from memory); ``next_n`` the next event number when it emitted none (0: read
-        it). Hand the result to ``launch`` once the transaction has committed."""
-        from homeport.engine.executor import Executor
-
+    def claim_new(self, row: RunRow) -> RunRow | None:
+        """A new run about to be inserted queued: if this process has a free slot, the row to
+        insert instead, already claimed by this process (no claim statement afterwards); pass
+        it to ``prepare`` once inserted. ``row`` itself is left as it is (queued)."""
         if not self.accepting():
             return None
-        return Executor.prepare(self, conn, run_id, seed=seed, next_n=next_n)
+        return queue.claimed(row, self.owner, self.settings.lease_seconds)
+
+    def prepare(
+        self,
+        conn: Connection,
+        run: RunRow | str,
+        *,
+        seed: Sequence[Event] = (),
+        next_n: int = 0,
+    ) -> Executor | None:
+        """In the transaction that queued a run (on a database thread): claim it for this
+        process if it has a free slot (``run`` is its id), or take the row ``claim_new`` made,
+        and load what the run needs, so it starts without a transaction of its own. ``seed``
+        are the events that transaction emitted (subscribers get them from memory); ``next_n``
+        the next event number when it emitted none (0: read it). Hand the result to ``launch``
+        once the transaction has committed."""
+        from homeport.engine.executor import Executor
+
+        if isinstance(run, str) and not self.accepting():
+            return None
+        return Executor.prepare(self, conn, run, seed=seed, next_n=next_n)
 
     def launch(self, run_id: str, executor: Executor | None) -> None:
         """After the commit of a queued run: execute it now if ``prepare`` claimed it, else

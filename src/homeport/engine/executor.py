@@ -112,10 +112,21 @@ class Executor:
 
     @classmethod
     def prepare(
-        cls, engine: Engine, conn: Connection, run_id: str, *, seed: Sequence[Event], next_n: int
+        cls,
+        engine: Engine,
+        conn: Connection,
+        run: RunRow | str,
+        *,
+        seed: Sequence[Event],
+        next_n: int,
     ) -> Executor | None:
-        """Claim and load ``run_id`` inside the caller's transaction (see ``Engine.prepare``)."""
-        row = queue.claim(conn, run_id, engine.owner, engine.settings.lease_seconds)
+        """Claim (``run`` is an id) or take a claimed row, and load the run inside the caller's
+        transaction (see ``Engine.prepare``)."""
+        row = (
+            queue.claim(conn, run, engine.owner, engine.settings.lease_seconds)
+            if isinstance(run, str)
+            else run
+        )
         if row is None:
             return None
         executor = cls._load(engine, conn, row, seed[-1][0] + 1 if seed else next_n)

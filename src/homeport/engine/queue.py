@@ -65,6 +65,19 @@ def claim(conn: Connection, run_id: str, owner: str, lease_seconds: float) -> Ru
     return _row(row) if row is not None else None
 
 
+def claimed(row: RunRow, owner: str, lease_seconds: float) -> RunRow:
+    """A queued run's row as ``claim`` would leave it (for a run claimed as it is inserted)."""
+    now = time.time()
+    return {
+        **row,
+        "status": IN_PROGRESS,
+        "lease_owner": owner,
+        "lease_expires_at": now + lease_seconds,
+        "started_at": row.get("started_at") or int(now),
+        "attempts": (row.get("attempts") or 0) + 1,
+    }
+
+
 def any_queued(conn: Connection) -> bool:
     """Whether some run waits to be claimed (a cheap read before ``claim_next``)."""
     return conn.execute(_ANY_QUEUED).first() is not None

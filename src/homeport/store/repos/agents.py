@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from homeport.errors import not_found
@@ -65,11 +65,15 @@ def create_agent(
     return agent
 
 
+_BY_ID = select(Agent).where(
+    Agent.id == bindparam("p_id"), Agent.project_id == bindparam("p_project")
+)
+"""Built once: run creation looks the assistant up on every request."""
+
+
 def get_agent(session: Session, *, project_id: str, agent_id: str) -> Agent:
     """The project's assistant, or 404 "No assistant found with id '…'."."""
-    agent = session.scalar(
-        select(Agent).where(Agent.id == agent_id, Agent.project_id == project_id)
-    )
+    agent = session.scalar(_BY_ID, {"p_id": agent_id, "p_project": project_id})
     if agent is None:
         raise not_found("assistant", agent_id)
     return agent
