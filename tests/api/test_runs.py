@@ -338,6 +338,15 @@ def test_upstream_failure_fails_run(client: openai.OpenAI) -> None:
     assert "HTTP 500" in run.last_error.message
 
 
+def test_upstream_stream_cut_off_fails_run(client: openai.OpenAI) -> None:
+    assistant = _assistant(client)
+    thread = _thread(client, "[[cut]] tell me a story")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+    assert run.status == "failed"
+    assert run.last_error is not None and run.last_error.code == "server_error"
+    assert "ended before" in run.last_error.message
+
+
 def test_upstream_rate_limit(client: openai.OpenAI) -> None:
     assistant = _assistant(client)
     thread = _thread(client, "[[fail 429]]")

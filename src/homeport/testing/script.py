@@ -36,6 +36,7 @@ class Reply:
     fail_status: int | None = None
     delay_ms: float = 0.0
     drip_ms: float = 0.0
+    cut: bool = False  # a streamed answer stops mid-way: no finish_reason, usage or [DONE]
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,8 @@ class Script:
                 reply.delay_ms = float(directive.arg)
             elif directive.name == "drip":
                 reply.drip_ms = float(directive.arg)
+            elif directive.name == "cut":
+                reply.cut = True
             elif directive.name == "think":
                 reply.reasoning = directive.arg
             elif directive.name == "next":

@@ -25,7 +25,8 @@ What the model answers is scripted by directives in the last user message:
 - ``[[tokens N]]``: N filler words; every answer respects ``max_tokens`` (finish_reason length)
 - ``[[think TEXT]]``: reasoning (``reasoning_content`` deltas; Anthropic thinking blocks)
 - ``[[fail STATUS]]``: answer with that HTTP error; ``[[slow MS]]`` waits before answering;
-  ``[[drip MS]]`` waits between streamed chunks
+  ``[[drip MS]]`` waits between streamed chunks; ``[[cut]]`` ends a stream mid-answer (no
+  finish_reason, no ``[DONE]``), as a dropped upstream connection does
 - otherwise ``Echo: <text without directives>``
 
 ``style`` (echo, paraphrase, shout) and ``persona`` (a ``[persona]`` prefix) make two instances
@@ -383,6 +384,8 @@ def _chat_chunks(
     out = [chunk({"role": "assistant", "content": "", "refusal": None})]
     out += [chunk({"reasoning_content": piece}) for piece in pieces(reply.reasoning)]
     out += [chunk({"content": piece}) for piece in pieces(reply.text)]
+    if reply.cut:
+        return out
     for index, call in enumerate(reply.tool_calls):
         head = {
             "index": index,

@@ -146,7 +146,7 @@ class OpenAIProvider(ModelProvider):
         return body
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        finish: FinishReason = "stop"
+        finish: FinishReason | None = None
         try:
             response = await self.client.post(
                 "/chat/completions",
@@ -178,6 +178,13 @@ class OpenAIProvider(ModelProvider):
                             )
                         if choice.get("finish_reason"):
                             finish = _FINISH.get(choice["finish_reason"], "stop")
+                if finish is None:
+                    # A stream cut off upstream is a failed call, not an empty answer.
+                    raise openai.APIError(
+                        "The model's stream ended before the model finished its answer.",
+                        response.request,
+                        body=None,
+                    )
             finally:
                 await response.aclose()
         except openai.OpenAIError as exc:
