@@ -51,6 +51,7 @@ app.add_typer(rollout_cli.app, name="rollout", rich_help_panel=CUTOVER)
 app.add_typer(sample_cli.app, name="sample", rich_help_panel="Try it")
 app.command(rich_help_panel="Try it")(demo)
 
+
 @app.callback()
 def _root(
     config: Annotated[
