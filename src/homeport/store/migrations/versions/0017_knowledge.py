@@ -7,6 +7,8 @@ Create Date: 2026-11-26 10:08:29.068961
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -17,7 +19,7 @@ branch_labels = ("knowledge",)
 depends_on = None
 
 
-def _embedding_type() -> sa.types.TypeEngine[object]:
+def _embedding_type() -> sa.types.TypeEngine[Any]:
     """pgvector's ``vector`` (any dimension) on PostgreSQL, float32 bytes on SQLite."""
     if op.get_bind().dialect.name != "postgresql":
         return sa.LargeBinary()
