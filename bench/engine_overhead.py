@@ -34,7 +34,7 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
-from gateway_overhead import Processes, batch, cpu_seconds, percentile, wait_http
+from _loadgen import Processes, batch, cpu_seconds, render, summary, wait_http
 from homeport.testing.background import free_port
 
 PROMPT = "Say hello to the benchmark."
@@ -159,42 +159,12 @@ async def measure(
                     results[name] = (old[0] + lat, old[1] + err, old[2] + wall, old[3] + cpu)
             base = results["direct_stream"][0]
             for name, (lat, err, wall, cpu) in results.items():
-                p50, p99 = percentile(lat, 0.5) * 1e3, percentile(lat, 0.99) * 1e3
+                own_cpu = None if name == "direct_stream" else cpu
+                cell = summary(lat, err, wall, own_cpu, base)
                 rows.append(
-                    {
-                        "database": database,
-                        "concurrency": concurrency,
-                        "scenario": name,
-                        "ok": len(lat),
-                        "errors": err,
-                        "p50_ms": p50,
-                        "p99_ms": p99,
-                        "added_p50_ms": p50 - percentile(base, 0.5) * 1e3,
-                        "added_p99_ms": p99 - percentile(base, 0.99) * 1e3,
-                        "per_s": len(lat) / wall if wall else 0.0,
-                        "homeport_cpu_ms": None
-                        if name == "direct_stream"
-                        else cpu * 1e3 / max(1, len(lat)),
-                    }
+                    {"database": database, "concurrency": concurrency, "scenario": name, **cell}
                 )
     return rows
-
-
-def render(rows: list[dict[str, object]]) -> str:
-    lines = [
-        "| db | C | scenario | ok | err | p50 ms | p99 ms | added p50 ms | added p99 ms "
-        "| per s | homeport CPU ms/run |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        cpu = r["homeport_cpu_ms"]
-        lines.append(
-            f"| {r['database']} | {r['concurrency']} | {r['scenario']} | {r['ok']} "
-            f"| {r['errors']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-            f"| {r['added_p50_ms']:+.2f} | {r['added_p99_ms']:+.2f} | {r['per_s']:.0f} | "
-            + (f"{cpu:.2f} |" if isinstance(cpu, float) else "n/a |")
-        )
-    return "\n".join(lines)
 
 
 class Postgres:
@@ -249,7 +219,9 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     for database in args.databases.split(","):
         rows += run_database(database, args)
-        print(render(rows), flush=True)
+        print(
+            render(rows, ["database", "concurrency", "scenario"], "homeport CPU ms/run"), flush=True
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (args.out / f"engine-overhead-{stamp}.json").write_text(json.dumps(rows, indent=1))

@@ -14,13 +14,9 @@ proxy's CPU per request. Everything it starts is stopped by PID; the run ends on
 from __future__ import annotations
 
 import argparse
-import asyncio
-import glob
 import json
-import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +28,7 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
+from _loadgen import Processes, batch, cpu_seconds, render, summary, wait_http
 from homeport.testing.background import free_port
 
 PAYLOAD = {
@@ -47,60 +44,6 @@ class Target:
     name: str
     base_url: str
     pids: list[int] = field(default_factory=list)  # proxy processes whose CPU is counted
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
-            try:
-                with open(path) as handle:
-                    total += int(handle.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-    return total / 1e9
-
-
-def wait_http(url: str, limit: float = 30.0) -> None:
-    async def probe() -> None:
-        deadline = time.monotonic() + limit
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                try:
-                    async with session.get(url) as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise SystemExit(f"timeout waiting for {url}")
-
-    asyncio.run(probe())
-
-
-class Processes:
-    def __init__(self) -> None:
-        self.started: list[subprocess.Popen[bytes]] = []
-
-    def start(
-        self, args: list[str], log: Path, env: dict[str, str] | None = None
-    ) -> subprocess.Popen[bytes]:
-        handle = log.open("wb")
-        proc = subprocess.Popen(
-            args, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
-        self.started.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.started):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGQUIT if "nginx" in proc.args[0] else signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
 
 
 NGINX_CONF = """daemon off;
@@ -191,52 +134,6 @@ def start_everything(procs: Processes, work: Path, use_nginx: bool) -> list[Targ
     return targets
 
 
-async def batch(
-    session: aiohttp.ClientSession,
-    url: str,
-    body: bytes,
-    stream: bool,
-    count: int,
-    concurrency: int,
-) -> tuple[list[float], int]:
-    """``count`` requests from ``concurrency`` closed-loop workers: latencies (s), errors."""
-    latencies: list[float] = []
-    errors = 0
-    remaining = count
-
-    async def worker() -> None:
-        nonlocal remaining, errors
-        while remaining > 0:
-            remaining -= 1
-            t0 = time.perf_counter()
-            try:
-                async with session.post(
-                    url,
-                    data=body,
-                    headers={"content-type": "application/json", "authorization": "Bearer bench"},
-                ) as response:
-                    if stream:
-                        async for _ in response.content.iter_any():
-                            pass
-                    else:
-                        await response.read()
-                    ok = response.status == 200
-            except aiohttp.ClientError:
-                ok = False
-            if ok:
-                latencies.append(time.perf_counter() - t0)
-            else:
-                errors += 1
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, errors
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def measure(
     targets: list[Target], requests: int, rounds: int, concurrencies: list[int], warmup: int
 ) -> list[dict[str, object]]:
@@ -284,43 +181,17 @@ async def measure(
                 direct = results["direct"][0]
                 for target in targets:
                     lat, err, wall, cpu = results[target.name]
-                    p50, p99 = percentile(lat, 0.5) * 1e3, percentile(lat, 0.99) * 1e3
+                    cell = summary(lat, err, wall, cpu if target.pids else None, direct)
                     rows.append(
                         {
                             "concurrency": concurrency,
                             "scenario": scenario,
                             "target": target.name,
-                            "ok": len(lat),
-                            "errors": err,
-                            "p50_ms": p50,
-                            "p99_ms": p99,
-                            "added_p50_ms": p50 - percentile(direct, 0.5) * 1e3,
-                            "added_p99_ms": p99 - percentile(direct, 0.99) * 1e3,
-                            "req_per_s": len(lat) / wall if wall else 0.0,
-                            "proxy_cpu_ms_per_req": cpu * 1e3 / len(lat)
-                            if lat and target.pids
-                            else None,
-                            "mean_ms": statistics.fmean(lat) * 1e3,
+                            **cell,
+                            "mean_ms": statistics.fmean(lat) * 1e3 if lat else None,
                         }
                     )
     return rows
-
-
-def render(rows: list[dict[str, object]]) -> str:
-    lines = [
-        "| C | scenario | target | ok | err | p50 ms | p99 ms | added p50 ms | added p99 ms "
-        "| req/s | proxy CPU ms/req |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        cpu = r["proxy_cpu_ms_per_req"]
-        lines.append(
-            f"| {r['concurrency']} | {r['scenario']} | {r['target']} | {r['ok']} | {r['errors']} "
-            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['added_p50_ms']:+.2f} "
-            f"| {r['added_p99_ms']:+.2f} | {r['req_per_s']:.0f} | "
-            + (f"{cpu:.3f} |" if isinstance(cpu, float) else "n/a |")
-        )
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -351,7 +222,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (args.out / f"gateway-overhead-{stamp}.json").write_text(json.dumps(rows, indent=1))
-    print(render(rows))
+    print(render(rows, ["concurrency", "scenario", "target"], "proxy CPU ms/req"))
 
 
 if __name__ == "__main__":

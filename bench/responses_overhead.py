@@ -25,7 +25,7 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
-from gateway_overhead import Processes, batch, cpu_seconds, percentile, wait_http
+from _loadgen import Processes, batch, cpu_seconds, render, summary, wait_http
 from homeport.testing.background import free_port
 
 PROMPT = "Say hello to the benchmark."
@@ -165,41 +165,10 @@ async def measure(
                     )
             direct = results["direct_chat"][0]
             for name, (lat, err, wall, cpu) in results.items():
-                p50, p99 = percentile(lat, 0.5) * 1e3, percentile(lat, 0.99) * 1e3
-                rows.append(
-                    {
-                        "concurrency": concurrency,
-                        "scenario": name,
-                        "ok": len(lat),
-                        "errors": err,
-                        "p50_ms": p50,
-                        "p99_ms": p99,
-                        "added_p50_ms": p50 - percentile(direct, 0.5) * 1e3,
-                        "added_p99_ms": p99 - percentile(direct, 0.99) * 1e3,
-                        "req_per_s": len(lat) / wall if wall else 0.0,
-                        "homeport_cpu_ms_per_req": None
-                        if name == "direct_chat"
-                        else cpu * 1e3 / max(1, len(lat)),
-                    }
-                )
+                own_cpu = None if name == "direct_chat" else cpu
+                cell = summary(lat, err, wall, own_cpu, direct)
+                rows.append({"concurrency": concurrency, "scenario": name, **cell})
     return rows
-
-
-def render(rows: list[dict[str, object]]) -> str:
-    lines = [
-        "| C | scenario | ok | err | p50 ms | p99 ms | added p50 ms | added p99 ms | req/s "
-        "| homeport CPU ms/req |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        cpu = r["homeport_cpu_ms_per_req"]
-        lines.append(
-            f"| {r['concurrency']} | {r['scenario']} | {r['ok']} | {r['errors']} "
-            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['added_p50_ms']:+.2f} "
-            f"| {r['added_p99_ms']:+.2f} | {r['req_per_s']:.0f} | "
-            + (f"{cpu:.2f} |" if isinstance(cpu, float) else "n/a |")
-        )
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -223,7 +192,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (args.out / f"responses-overhead-{stamp}.json").write_text(json.dumps(rows, indent=1))
-    print(render(rows))
+    print(render(rows, ["concurrency", "scenario"], "homeport CPU ms/req"))
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def synthetic_vectors(count: int, base: np.ndarray, rng: np.random.Generator) ->
     picks = rng.integers(0, len(base), size=(count, 2))
     weights = rng.uniform(0.3, 1.0, size=(count, 1))
     mixed = base[picks[:, 0]] * weights + base[picks[:, 1]] * (1 - weights)
-    mixed += rng.normal(0, 0.04, size=mixed.shape).astype(np.float32)
+    mixed += rng.normal(0, 0.01, size=mixed.shape).astype(np.float32)
     return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
 
 

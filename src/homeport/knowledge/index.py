@@ -214,7 +214,7 @@ def _vector_literal(vector: np.ndarray) -> str:
 
 
 class PostgresIndex(SearchIndex):
-    ef_search = 100
+    ef_search = 200
 
     def _create(self, conn: Connection, dims: int) -> None:
         # In its own transaction: an index build must not hold the caller's locks, and a
@@ -250,7 +250,7 @@ class PostgresIndex(SearchIndex):
         file_ids: Sequence[str] | None,
     ) -> list[tuple[int, float]]:
         conn.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {max(self.ef_search, k)}")
-        conn.exec_driver_sql("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        conn.exec_driver_sql("SET LOCAL hnsw.iterative_scan = strict_order")
         distance = f"(embedding::vector({dims}) <=> CAST(:q AS vector({dims})))"
         sql = (
             f"SELECT seq, {distance} AS distance FROM knowledge_chunks "

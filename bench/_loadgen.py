@@ -1,0 +1,153 @@
+"""What the overhead benchmarks share: a closed-loop aiohttp load generator, process CPU from
+/proc, child processes that are always stopped, and the per-cell summary against a baseline
+measured in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import aiohttp
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+            try:
+                with open(path) as handle:
+                    total += int(handle.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total / 1e9
+
+
+def wait_http(url: str, limit: float = 30.0) -> None:
+    async def probe() -> None:
+        deadline = time.monotonic() + limit
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                try:
+                    async with session.get(url) as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise SystemExit(f"timeout waiting for {url}")
+
+    asyncio.run(probe())
+
+
+class Processes:
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self, args: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        handle = log.open("wb")
+        proc = subprocess.Popen(
+            args, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGQUIT if "nginx" in proc.args[0] else signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+async def batch(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    stream: bool,
+    count: int,
+    concurrency: int,
+) -> tuple[list[float], int]:
+    """``count`` requests from ``concurrency`` closed-loop workers: latencies (s), errors."""
+    latencies: list[float] = []
+    errors = 0
+    remaining = count
+
+    async def worker() -> None:
+        nonlocal remaining, errors
+        while remaining > 0:
+            remaining -= 1
+            t0 = time.perf_counter()
+            try:
+                async with session.post(
+                    url,
+                    data=body,
+                    headers={"content-type": "application/json", "authorization": "Bearer bench"},
+                ) as response:
+                    if stream:
+                        async for _ in response.content.iter_any():
+                            pass
+                    else:
+                        await response.read()
+                    ok = response.status == 200
+            except aiohttp.ClientError:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - t0)
+            else:
+                errors += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(
+    lat: list[float], errors: int, wall: float, cpu: float | None, baseline: list[float]
+) -> dict[str, float | int | None]:
+    """One cell: latency percentiles, the difference to the baseline's, throughput, and the
+    measured process's CPU per successful request (``cpu`` seconds over the cell, or None)."""
+    p50, p99 = percentile(lat, 0.5) * 1e3, percentile(lat, 0.99) * 1e3
+    return {
+        "ok": len(lat),
+        "errors": errors,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "added_p50_ms": p50 - percentile(baseline, 0.5) * 1e3,
+        "added_p99_ms": p99 - percentile(baseline, 0.99) * 1e3,
+        "per_s": len(lat) / wall if wall else 0.0,
+        "cpu_ms": None if cpu is None or not lat else cpu * 1e3 / len(lat),
+    }
+
+
+def render(rows: list[dict[str, object]], keys: list[str], cpu_label: str) -> str:
+    """A Markdown table: the identifying ``keys`` of each row, then the summary's columns."""
+    head = [*keys, "ok", "err", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "per s"]
+    lines = ["| " + " | ".join([*head, cpu_label]) + " |", "|" + "---|" * (len(head) + 1)]
+    for r in rows:
+        cpu = r["cpu_ms"]
+        cells = [str(r[k]) for k in keys] + [
+            str(r["ok"]),
+            str(r["errors"]),
+            f"{r['p50_ms']:.2f}",
+            f"{r['p99_ms']:.2f}",
+            f"{r['added_p50_ms']:+.2f}",
+            f"{r['added_p99_ms']:+.2f}",
+            f"{r['per_s']:.0f}",
+            f"{cpu:.2f}" if isinstance(cpu, float) else "n/a",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
