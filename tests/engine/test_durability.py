@@ -156,10 +156,12 @@ def test_kill_9_mid_run_then_restart_settles_every_run(launch: Launch) -> None:
             assert run.status == "completed", run.last_error
 
 
-@pytest.mark.postgres
-def test_worker_process_executes_streams_and_cancels(launch: Launch, database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("scale-out workers need PostgreSQL")
+# Scale-out workers need PostgreSQL: these tests run on it alone.
+ON_POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@ON_POSTGRES
+def test_worker_process_executes_streams_and_cancels(launch: Launch) -> None:
     port = free_port()
     launch("serve", port, embedded_worker=False)
     launch("worker")
@@ -210,3 +212,40 @@ def test_runs_waiting_for_tool_outputs_expire(
             client.beta.threads.runs.submit_tool_outputs(
                 run.id, thread_id=thread, tool_outputs=[{"tool_call_id": "x", "output": "y"}]
             )
+
+
+def test_kill_9_mid_background_response_then_restart_settles_it(launch: Launch) -> None:
+    port = free_port()
+    server = launch("serve", port, workers=2, lease_seconds=2)
+    client = _client(port)
+    slow = client.responses.create(model="scripted", input="[[slow 3000]] one", background=True)
+    quick_ids = [
+        client.responses.create(model="scripted", input="two", background=True).id for _ in range(2)
+    ]
+    _until(lambda: client.responses.retrieve(slow.id).status == "in_progress")
+    _until(lambda: all(client.responses.retrieve(i).status == "completed" for i in quick_ids))
+    server.kill()
+    launch("serve", port, workers=2, lease_seconds=2)
+    _until(lambda: client.responses.retrieve(slow.id).status not in ("queued", "in_progress"))
+    settled = client.responses.retrieve(slow.id)
+    assert settled.status == "failed"
+    assert settled.error is not None and "lease expired" in settled.error.message
+    assert all(client.responses.retrieve(i).output_text == "Echo: two" for i in quick_ids)
+
+
+@ON_POSTGRES
+def test_worker_process_executes_and_cancels_background_responses(launch: Launch) -> None:
+    port = free_port()
+    launch("serve", port, embedded_worker=False)
+    launch("worker")
+    client = _client(port)
+    done = client.responses.create(model="scripted", input="remote", background=True)
+    _until(lambda: client.responses.retrieve(done.id).status == "completed")
+    assert client.responses.retrieve(done.id).output_text == "Echo: remote"
+    long = client.responses.create(
+        model="scripted", input="[[tokens 300]] [[drip 30]]", background=True
+    )
+    _until(lambda: client.responses.retrieve(long.id).status == "in_progress")
+    cancelled = client.responses.cancel(long.id)
+    assert cancelled.status in ("cancelled", "in_progress")
+    _until(lambda: client.responses.retrieve(long.id).status == "cancelled")
