@@ -194,7 +194,7 @@ def plan(inv: Inventory) -> list[dict[str, str]]:
     return [
         {
             "step": "Export",
-            "command": "homeport export SOURCE --out BUNDLE",
+            "command": "homeport export SOURCE BUNDLE",
             "why": "Take every object out (done if you are reading this).",
         },
         {
