@@ -93,6 +93,27 @@ def test_function_tool_round_trip(client: openai.OpenAI) -> None:
     assert (tool_call.function.name, tool_call.function.output) == ("get_weather", "sunny")
 
 
+def test_create_thread_and_run_then_retrieve_its_steps(client: openai.OpenAI) -> None:
+    assistant = _assistant(client)
+    run = client.beta.threads.create_and_run(
+        assistant_id=assistant,
+        thread={"messages": [{"role": "user", "content": "hello there"}]},
+    )
+    assert run.status in ("queued", "in_progress", "completed")
+    run = client.beta.threads.runs.poll(run.id, thread_id=run.thread_id)
+    assert run.status == "completed"
+    listed = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id).data
+    step = client.beta.threads.runs.steps.retrieve(
+        listed[0].id, thread_id=run.thread_id, run_id=run.id
+    )
+    assert step.id == listed[0].id and step.run_id == run.id and step.type == "message_creation"
+    assert _texts(client, run.thread_id)[-1] == ("assistant", "Echo: hello there")
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.runs.steps.retrieve(
+            "step_missing", thread_id=run.thread_id, run_id=run.id
+        )
+
+
 def test_run_object_matches_spec(client: openai.OpenAI) -> None:
     assistant = _assistant(client)
     thread = _thread(client, "hi")

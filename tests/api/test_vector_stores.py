@@ -160,6 +160,9 @@ def test_file_batches_create_list_and_cancel(client: openai.OpenAI) -> None:
     )
     assert batch.object == "vector_store.files_batch"
     assert batch.status == "completed" and batch.file_counts.completed == 2
+    again = client.vector_stores.file_batches.retrieve(batch.id, vector_store_id=store.id)
+    assert again.id == batch.id and again.status == "completed"
+    assert again.file_counts.completed == batch.file_counts.completed
     listed = client.vector_stores.file_batches.list_files(batch.id, vector_store_id=store.id)
     assert {f.status for f in listed} == {"completed"}
     assert len(listed.data) == 2
