@@ -14,14 +14,8 @@ from sqlalchemy.orm import Session
 from homeport.api.wire.common import NewVectorStore, VectorStoreMaker
 from homeport.knowledge import stores
 from homeport.knowledge.embeddings import embedder_name
-from homeport.knowledge.worker import running_worker
+from homeport.knowledge.worker import wake_worker
 from homeport.services import Services
-
-
-def _wake_ingest(services: Services) -> None:
-    worker = running_worker(services)
-    if worker is not None:
-        worker.wake()
 
 
 def vector_store_maker(
@@ -39,7 +33,7 @@ def vector_store_maker(
             file_ids=helper.file_ids,
             chunking_strategy=strategy.model_dump() if strategy is not None else None,
         )
-        background.add_task(_wake_ingest, services)
+        background.add_task(wake_worker, services)
         return store.id
 
     return make
