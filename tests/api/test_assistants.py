@@ -162,6 +162,49 @@ def test_invalid_create_is_a_400_naming_the_param(
     assert str(error["param"]).startswith(param)
 
 
+@pytest.mark.parametrize(
+    ("body", "message", "code"),
+    [
+        (
+            {"temperature": 2.5},
+            "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, "
+            "but got 2.5 instead.",
+            "decimal_above_max_value",
+        ),
+        (
+            {"top_p": -1},
+            "Invalid 'top_p': decimal below minimum value. Expected a value >= 0, "
+            "but got -1 instead.",
+            "decimal_below_min_value",
+        ),
+        (
+            {"name": "n" * 257},
+            "Invalid 'name': string too long. Expected a string with maximum length 256, "
+            "but got a string with length 257 instead.",
+            "string_above_max_length",
+        ),
+        (
+            {"temperature": "hot"},
+            "Invalid type for 'temperature': expected a decimal, but got a string instead.",
+            "invalid_type",
+        ),
+        (
+            {"tools": {"type": "function"}},
+            "Invalid type for 'tools': expected an array, but got an object instead.",
+            "invalid_type",
+        ),
+    ],
+)
+def test_invalid_values_are_worded_as_openai_words_them(
+    client: openai.OpenAI, body: dict[str, Any], message: str, code: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.beta.assistants.create(model="gpt-4o", extra_body=body)
+    error = caught.value.body
+    assert isinstance(error, dict)
+    assert (error["message"], error["code"]) == (message, code)
+
+
 def test_missing_model_and_unknown_field(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.post("/assistants", body={"name": "x"}, cast_to=object)
@@ -169,7 +212,7 @@ def test_missing_model_and_unknown_field(client: openai.OpenAI) -> None:
         "message": "Missing required parameter: 'model'.",
         "type": "invalid_request_error",
         "param": "model",
-        "code": None,
+        "code": "missing_required_parameter",
     }
     with pytest.raises(openai.BadRequestError) as caught:
         client.beta.assistants.create(model="gpt-4o", extra_body={"colour": "blue"})

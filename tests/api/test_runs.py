@@ -416,6 +416,24 @@ def test_anthropic_provider_with_tools(client: openai.OpenAI) -> None:
     assert run.usage is not None and run.usage.prompt_tokens > 0
 
 
+def test_anthropic_provider_structured_output(
+    client: openai.OpenAI, scripted_model: ScriptedModelServer
+) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    assistant = _assistant(client, model="claude-scripted")
+    thread = _thread(client, "claude answers [[json]]")
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread,
+        assistant_id=assistant,
+        response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+    )
+    assert run.status == "completed"
+    assert json.loads(_texts(client, thread)[-1][1]) == {"n": 1}
+    sent = _last_model_request(scripted_model, "claude answers [[json]]")
+    assert sent["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    assert "system" not in sent
+
+
 def test_not_found_errors(client: openai.OpenAI) -> None:
     thread = _thread(client, "hi")
     with pytest.raises(openai.NotFoundError, match="No run found"):

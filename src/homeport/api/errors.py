@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from homeport.api.json import JSONResponse
-from homeport.api.validation import choose_error
+from homeport.api.validation import choose_error, describe
 from homeport.errors import HomeportError
 
 log = logging.getLogger("homeport.api")
@@ -32,16 +32,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first, param = choose_error(exc.errors(), exc.body)
-        msg = str(first.get("msg", "Invalid request."))
-        if first.get("type") == "missing":
-            message = f"Missing required parameter: '{param}'."
-        elif first.get("type") == "json_invalid":
-            message = "We could not parse the JSON body of your request."
-        elif first.get("type") == "extra_forbidden":
-            message = f"Unknown parameter: '{param}'."
-        else:
-            message = f"Invalid value for '{param}': {msg}" if param else msg
-        return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
+        message, code = describe(first, param)
+        return JSONResponse(
+            error_body(message, "invalid_request_error", param, code), status_code=400
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

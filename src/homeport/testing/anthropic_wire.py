@@ -70,12 +70,21 @@ def to_chat_request(body: dict[str, Any]) -> ChatRequest:
     tool_choice: Any = {"any": "required", "none": "none", "auto": "auto"}.get(kind)
     if kind == "tool":
         tool_choice = {"type": "function", "function": {"name": choice["name"]}}
+    output_format = (body.get("output_config") or {}).get("format")
     return ChatRequest(
         model=body.get("model", "scripted"),
         messages=messages,
         tools=tools,
         tool_choice=tool_choice,
         parallel_tool_calls=not choice.get("disable_parallel_tool_use", False),
+        response_format=(
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": output_format.get("schema")},
+            }
+            if output_format
+            else None
+        ),
         max_tokens=body.get("max_tokens"),
     )
 

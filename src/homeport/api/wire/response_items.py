@@ -25,6 +25,7 @@ from pydantic import (
     ValidationError,
 )
 
+from homeport.api.validation import describe
 from homeport.errors import InvalidRequest
 from homeport.store.models import Item
 
@@ -188,18 +189,10 @@ def parse_items(value: list[Any], *, param: str, limit: int) -> list[BaseModel]:
     except ValidationError as exc:
         worst = max(exc.errors(), key=lambda e: len(e["loc"]))
         where = _param(param, worst["loc"])
-        if worst["type"] == "missing":
-            message = f"Missing required parameter: '{where}'."
-        elif worst["type"] == "union_tag_invalid":
-            context = worst.get("ctx") or {}
+        if worst["type"] == "union_tag_invalid":
             where += ".type"
-            message = (
-                f"Invalid value for '{where}': '{context.get('tag')}'. Supported values are: "
-                f"{context.get('expected_tags')}."
-            )
-        else:
-            message = f"Invalid value for '{where}': {worst['msg']}"
-        raise InvalidRequest(message, param=where) from None
+        message, code = describe(dict(worst), where)
+        raise InvalidRequest(message, param=where, code=code) from None
 
 
 # Input -> stored rows ---------------------------------------------------------------------

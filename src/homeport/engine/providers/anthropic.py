@@ -4,7 +4,8 @@ Chat-completions messages map to Messages API turns: system/developer messages j
 ``system`` prompt; assistant ``tool_calls`` become ``tool_use`` blocks; ``tool`` messages become
 ``tool_result`` blocks in a user turn; consecutive turns of one role merge (the API wants them
 alternating). Streaming ``tool_use`` blocks come back as ``ToolCallDelta`` events.
-``response_format`` has no Messages API equivalent and is passed as a system instruction.
+A ``json_schema`` response format becomes ``output_config.format`` (Anthropic's structured
+outputs); ``json_object`` has no schema to give, so it is asked for in the system prompt.
 """
 
 from __future__ import annotations
@@ -145,10 +146,9 @@ class AnthropicProvider(ModelProvider):
 
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         system, turns = to_messages(request.messages)
-        if request.response_format and request.response_format.get("type") != "text":
-            schema = request.response_format.get("json_schema", {}).get("schema")
-            rule = "Answer with one JSON object only"
-            rule += f" valid for this JSON schema: {json.dumps(schema)}" if schema else "."
+        kind = (request.response_format or {}).get("type", "text")
+        if kind == "json_object":
+            rule = "Answer with one JSON object only."
             system = f"{system}\n\n{rule}" if system else rule
         body: dict[str, Any] = {
             "model": self.route.upstream,
@@ -156,6 +156,9 @@ class AnthropicProvider(ModelProvider):
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
             "stream": True,
         }
+        if kind == "json_schema" and request.response_format is not None:
+            schema = request.response_format.get("json_schema", {}).get("schema") or {}
+            body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         if system:
             body["system"] = system
         if request.tools:
