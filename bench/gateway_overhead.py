@@ -6,22 +6,32 @@ installed, nginx as a plain reverse proxy and with ``mirror`` to the second mode
 generator (aiohttp, closed loop, keep-alive) then runs every target in interleaved rounds (target
 order shuffled each round) at each concurrency, for a JSON and a streamed chat completion. It
 reports p50/p99 per target and the difference to the direct upstream in the same run, plus the
-proxy's CPU per request. Everything it starts is stopped by PID; the run ends on its own.
+proxy's CPU per request and, for the shadow gateway, its shadow worker process's CPU per request
+(the copy, off the request path), and the load average before and after. Everything it starts is
+stopped by PID; the run ends on its own.
 
     python bench/gateway_overhead.py [--requests 2000] [--rounds 4] [--concurrency 1,16,64]
+                                     [--upstream-latency-ms 0]
+
+With ``--upstream-latency-ms`` both model servers wait that long before answering, as a real
+model does: at an instant upstream the 2 cores are saturated from C=16 on and the added latency
+measures CPU contention; with a model-like latency it measures what a client would see.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +54,12 @@ class Target:
     name: str
     base_url: str
     pids: list[int] = field(default_factory=list)  # proxy processes whose CPU is counted
+    helpers: list[int] = field(default_factory=list)  # the shadow worker (counted apart)
+
+
+def children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in found.split()]
 
 
 NGINX_CONF = """daemon off;
@@ -73,12 +89,15 @@ http {{
 """
 
 
-def start_everything(procs: Processes, work: Path, use_nginx: bool) -> list[Target]:
+def start_everything(
+    procs: Processes, work: Path, use_nginx: bool, latency_ms: float
+) -> list[Target]:
     python = sys.executable
     primary, shadow = free_port(), free_port()
     for port, name in ((primary, "primary"), (shadow, "shadow")):
+        model = ["-m", "homeport.testing.scripted_model", "--latency-ms", str(latency_ms)]
         procs.start(
-            [python, "-m", "homeport.testing.scripted_model", "--port", str(port)],
+            [python, *model, "--port", str(port)],
             work / f"{name}.log",
         )
     for port in (primary, shadow):
@@ -106,7 +125,8 @@ def start_everything(procs: Processes, work: Path, use_nginx: bool) -> list[Targ
             work / f"gateway-{mode}.log",
         )
         wait_http(f"http://127.0.0.1:{port}/healthz")
-        targets.append(Target(f"gateway_{mode}", f"http://127.0.0.1:{port}/v1", [proc.pid]))
+        url = f"http://127.0.0.1:{port}/v1"
+        targets.append(Target(f"gateway_{mode}", url, [proc.pid], children(proc.pid)))
     if use_nginx:
         plain, mirror = free_port(), free_port()
         prefix = work / "nginx"
@@ -120,18 +140,29 @@ def start_everything(procs: Processes, work: Path, use_nginx: bool) -> list[Targ
         master = procs.start([nginx, "-c", str(conf), "-p", str(prefix)], work / "nginx.log")
         wait_http(f"http://127.0.0.1:{plain}/v1/models")
         wait_http(f"http://127.0.0.1:{mirror}/v1/models")
-        workers = [
-            int(p)
-            for p in subprocess.run(
-                ["pgrep", "-P", str(master.pid)], capture_output=True, text=True
-            ).stdout.split()
-        ]
-        pids = [master.pid, *workers]
+        pids = [master.pid, *children(master.pid)]
         targets += [
             Target("nginx", f"http://127.0.0.1:{plain}/v1", pids),
             Target("nginx_mirror", f"http://127.0.0.1:{mirror}/v1", pids),
         ]
     return targets
+
+
+def shadow_copies(target: Target) -> dict[str, float]:
+    """From the shadow gateway's /metrics: requests it served, copies the candidate answered,
+    copies dropped by reason (warm-up included)."""
+    url = target.base_url.removesuffix("/v1") + "/metrics"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text = answer.read().decode()
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        served = re.match(r'homeport_gateway_requests_total\{.*role="(\w+)".*\} (\S+)', line)
+        if served:
+            found[served[1]] = found.get(served[1], 0) + float(served[2])
+        dropped = re.match(r'homeport_gateway_shadow_dropped_total\{reason="(\w+)"\} (\S+)', line)
+        if dropped:
+            found[f"dropped_{dropped[1]}"] = float(dropped[2])
+    return found
 
 
 async def measure(
@@ -153,13 +184,14 @@ async def measure(
                         max(warmup, concurrency),
                         concurrency,
                     )
-                results = {t.name: ([], 0, 0.0, 0.0) for t in targets}
+                results = {t.name: ([], 0, 0.0, 0.0, 0.0) for t in targets}
                 per_round = requests // rounds
                 for _ in range(rounds):
                     order = list(targets)
                     random.shuffle(order)
                     for target in order:
                         cpu0 = cpu_seconds(target.pids)
+                        helper0 = cpu_seconds(target.helpers)
                         t0 = time.perf_counter()
                         lat, err = await batch(
                             session,
@@ -171,16 +203,18 @@ async def measure(
                         )
                         wall = time.perf_counter() - t0
                         cpu = cpu_seconds(target.pids) - cpu0
+                        helper = cpu_seconds(target.helpers) - helper0
                         old = results[target.name]
                         results[target.name] = (
                             old[0] + lat,
                             old[1] + err,
                             old[2] + wall,
                             old[3] + cpu,
+                            old[4] + helper,
                         )
                 direct = results["direct"][0]
                 for target in targets:
-                    lat, err, wall, cpu = results[target.name]
+                    lat, err, wall, cpu, helper = results[target.name]
                     cell = summary(lat, err, wall, cpu if target.pids else None, direct)
                     rows.append(
                         {
@@ -189,6 +223,9 @@ async def measure(
                             "target": target.name,
                             **cell,
                             "mean_ms": statistics.fmean(lat) * 1e3 if lat else None,
+                            "worker_cpu_ms": helper * 1e3 / len(lat)
+                            if target.helpers and lat
+                            else None,
                         }
                     )
     return rows
@@ -201,13 +238,17 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--no-nginx", action="store_true", help="skip the nginx anchor")
+    parser.add_argument(
+        "--upstream-latency-ms", type=float, default=0.0, help="model servers' answer delay"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     use_nginx = not args.no_nginx and (shutil.which("nginx") or Path("/usr/sbin/nginx").exists())
     procs = Processes()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         try:
-            targets = start_everything(procs, Path(tmp), bool(use_nginx))
+            targets = start_everything(procs, Path(tmp), bool(use_nginx), args.upstream_latency_ms)
             rows = uvloop.run(
                 measure(
                     targets,
@@ -217,12 +258,34 @@ def main() -> None:
                     args.warmup,
                 )
             )
+            shadow = next(t for t in targets if t.name == "gateway_shadow")
+            time.sleep(2)  # the copies still queued finish (or are dropped) and are reported
+            copies = shadow_copies(shadow)
         finally:
             procs.stop_all()
+    load = {"before": load_before, "after": os.getloadavg()}
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.out / f"gateway-overhead-{stamp}.json").write_text(json.dumps(rows, indent=1))
+    (args.out / f"gateway-overhead-{stamp}.json").write_text(
+        json.dumps(
+            {
+                "load_average": load,
+                "upstream_latency_ms": args.upstream_latency_ms,
+                "shadow_copies": copies,
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
     print(render(rows, ["concurrency", "scenario", "target"], "proxy CPU ms/req"))
+    for row in rows:
+        if row["worker_cpu_ms"] is not None:
+            print(
+                f"shadow worker CPU, C={row['concurrency']} {row['scenario']}: "
+                f"{row['worker_cpu_ms']:.2f} ms/req"
+            )
+    print("shadow gateway, requests by role and copies dropped by reason:", copies)
+    print("load average (1, 5, 15 min) before:", *load_before, "after:", *load["after"])
 
 
 if __name__ == "__main__":

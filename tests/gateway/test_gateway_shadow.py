@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from pathlib import Path
 
 import httpx
 import pytest
 
 from homeport.testing.scripted_model import ScriptedModelOptions, ScriptedModelServer
-from tests.gateway.conftest import GatewayFactory
+from tests.gateway.conftest import GatewayFactory, wait_for
 from tests.support.servers import HomeportServer, server_settings
 
 
@@ -77,7 +79,11 @@ def test_full_shadow_queue_drops_copies_not_requests(start_gateway: GatewayFacto
     )
     with gateway.client() as client:
         _ask_many(client, 30)
-    assert _metric(gateway.url, "homeport_gateway_shadow_dropped_total", reason="queue_full") > 0
+    # The shadow worker reports its drops to the proxy's metrics a moment later.
+    wait_for(
+        lambda: _metric(gateway.url, "homeport_gateway_shadow_dropped_total", reason="queue_full"),
+        "the shadow worker to report dropped copies",
+    )
     assert _metric(gateway.url, "homeport_gateway_errors_total", role="served") == 0
 
 
@@ -153,3 +159,22 @@ def test_tool_outputs_are_replayed_into_the_candidate(
     )
     assert sent["input"][0]["call_id"] == candidate_call["call_id"]
     assert "sunny" in str(replayed.candidate.json()["output"])
+
+
+def test_killed_shadow_worker_is_replaced_and_clients_see_nothing(
+    start_gateway: GatewayFactory,
+) -> None:
+    gateway = start_gateway(mode="shadow")
+    shadow = gateway.gateway.shadow
+    with gateway.client() as client:
+        _ask_many(client, 5, "before")
+        first = shadow.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        _ask_many(client, 10, "during")  # dropped as worker_down, or copied by the new worker
+        wait_for(lambda: shadow.pid not in (None, first), "a new shadow worker")
+        _ask_many(client, 5, "after")
+    assert _metric(gateway.url, "homeport_gateway_errors_total", role="served") == 0
+    gateway.stop()
+    after = [p for p in gateway.pairs() if b"after" in p.request.body]
+    assert len(after) == 5 and all(p.candidate.ok for p in after)

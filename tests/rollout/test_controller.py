@@ -188,8 +188,8 @@ def test_evacuation_moves_pinned_conversations_then_passes_everything_through(
     db: Database, clock: FakeClock
 ) -> None:
     results = [
-        EvacuationResult(moved=5, failed=2, remaining=2, kept=1),
-        EvacuationResult(moved=2, failed=0, remaining=0, kept=1),
+        EvacuationResult(moved=5, failed=2, remaining=2),
+        EvacuationResult(moved=2, failed=0, remaining=0),
     ]
     calls: list[int] = []
 
@@ -216,7 +216,7 @@ def test_evacuation_moves_pinned_conversations_then_passes_everything_through(
     state = store_routing(db, ROLLOUT).read()
     assert state is not None and (state.mode, state.weight) == (Mode.CANARY, 0.0)
     rerun = controller.evacuate_pinned("bob")
-    assert rerun.evidence["complete"] and "response chains finishing there: 1" in rerun.reason
+    assert rerun.evidence["complete"] and "none left on homeport" in rerun.reason
     assert [d.action for d in decisions(db, ROLLOUT)][-3:] == ["rollback", "evacuate", "evacuate"]
     state = store_routing(db, ROLLOUT).read()
     assert state is not None and (state.mode, state.weight) == (Mode.PASSTHROUGH, 0.0)

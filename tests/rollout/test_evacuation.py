@@ -2,8 +2,9 @@
 servers with separate databases (the "managed" one assigns its own IDs, as managed platforms do).
 
 Conversations start on homeport in canary; the rollback moves them to the managed side by
-replaying their transcripts; the same client then continues the same thread and conversation IDs
-and is answered by the managed side, whose model receives the whole history. The evacuation
+replaying their transcripts; the same client then continues the same thread, conversation and
+response-chain IDs and is answered by the managed side, whose model receives the whole history,
+while runs and responses made before the move still read back from homeport. The evacuation
 survives a crash midway (rerun: nothing duplicated), and every move is in the audit log.
 """
 
@@ -197,9 +198,14 @@ def test_rollback_evacuates_and_clients_keep_their_ids(cutover: Cutover) -> None
         conversations[conversation] = [
             i.id for i in client.conversations.items.list(conversation, order="asc")
         ]
-    # A response chain (previous_response_id, no conversation) cannot move: it finishes there.
+    # A response chain (previous_response_id, no conversation): its transcript is carried over.
     chain_key = {KEY: cutover.keys("homeport", 3, "conversation")[-1]}
     chain = client.responses.create(model="scripted", input="chain", extra_headers=chain_key)
+    chain = client.responses.create(
+        model="scripted", input="chain link", previous_response_id=chain.id
+    )
+    first_thread = next(iter(threads))
+    old_runs = [r.id for r in client.beta.threads.runs.list(first_thread)]
     # A run waiting for the client's tool outputs when the rollback comes: cancelled after the
     # bounded wait, then the thread moves.
     tools = client.beta.assistants.create(model="scripted", tools=[LOOKUP])  # type: ignore[list-item]
@@ -217,19 +223,21 @@ def test_rollback_evacuates_and_clients_keep_their_ids(cutover: Cutover) -> None
 
     log = decisions(cutover.db, "default")
     moved = {d.evidence["homeport_id"]: d.evidence for d in log if d.action == EVACUATED}
-    assert set(moved) == {*threads, *conversations, waiting}
+    root = client.responses.retrieve(chain.id).previous_response_id
+    assert set(moved) == {*threads, *conversations, waiting, root}
     summary = log[-1]
     assert summary.action == "evacuate" and summary.evidence["complete"]
-    assert summary.evidence["moved"] == len(moved) == 6
-    assert summary.evidence["kept"] == 1  # the response chain
+    assert summary.evidence["moved"] == len(moved) == 7
     assert [d.action for d in log][:2] == ["start", "rollback"]
+    assert moved[root]["last"] == chain.id and moved[root]["responses"] == 2
+    assert moved[first_thread]["at_home"] == len(old_runs) == 2
     for thread_id in threads:
         assert moved[thread_id]["messages"] == moved[thread_id]["replayed"] == 4
         assert moved[thread_id]["managed_id"] != thread_id
     assert moved[waiting]["runs_cancelled"] == 1
     for conversation in conversations:
         assert moved[conversation]["items"] == 4  # two inputs, two answers
-    # One new container on the managed side per conversation moved, none twice.
+    # One new container on the managed side per thread and conversation moved, none twice.
     assert cutover.managed_containers() == containers + 6
     wait_for(lambda: cutover.healthz()["mode"] == "passthrough", "passthrough after evacuation")
 
@@ -265,10 +273,29 @@ def test_rollback_evacuates_and_clients_keep_their_ids(cutover: Cutover) -> None
         again = client.responses.retrieve(response.id)
         assert again.conversation is not None and again.conversation.id == conversation
     assert turn(client, stays, assistant.id, "unchanged")[0] == "managed"
+    # The chain goes on at the managed side from its newest response, with its whole history.
     raw = client.responses.with_raw_response.create(
         model="scripted", input="chain again", previous_response_id=chain.id
     )
+    again = raw.parse()
+    assert raw.headers["homeport-upstream"] == "managed"
+    assert again.output_text == "[managed] Echo: chain again"
+    assert again.previous_response_id == chain.id  # the managed carrier's ID is not seen
+    history = orjson.dumps(cutover.managed_model.model.requests[-1]).decode()
+    for earlier in ("chain link", "[homeport] Echo: chain"):
+        assert earlier in history
+    later = client.responses.create(model="scripted", input="and on", previous_response_id=again.id)
+    assert later.output_text == "[managed] Echo: and on"
+    # Responses and runs made before the move read back from homeport, as they finished.
+    raw = client.responses.with_raw_response.retrieve(chain.id)
     assert raw.headers["homeport-upstream"] == "homeport"
+    assert raw.parse().output_text == "[homeport] Echo: chain link"
+    for run_id in old_runs:
+        raw = client.beta.threads.runs.with_raw_response.retrieve(run_id, thread_id=first_thread)
+        assert raw.headers["homeport-upstream"] == "homeport"
+        assert raw.parse().status == "completed"
+        assert client.beta.threads.runs.steps.list(run_id, thread_id=first_thread).data
+    assert client.beta.threads.runs.retrieve(run.id, thread_id=waiting).status == "cancelled"
     side, _ = turn(client, waiting, assistant.id, "after the cancel")
     assert side == "managed"
 

@@ -4,8 +4,10 @@ One request, in order: read the body; classify the path; decide the side from th
 state and the cached pins; forward with a pooled client and stream the answer back chunk by chunk
 (``homeport-upstream`` names the side that served it). An answer that reveals a new thread,
 conversation or response ID is held until that ID's pin is durable. Shared objects are written to
-both sides. In shadow mode the finished exchange is handed to the shadow dispatcher. A request
-about an evacuated conversation is translated to its managed IDs, and its answer back.
+both sides. In shadow mode the finished exchange is handed to the shadow worker process (one
+frame written to a pipe; the copy, the replay and the pairs happen there). A request about an
+evacuated conversation is translated to its managed IDs, and its answer back; one naming a run or
+response that stayed on homeport goes there.
 """
 
 from __future__ import annotations
@@ -24,23 +26,22 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from homeport.gateway.classify import Route, Scope, classify
 from homeport.gateway.config import GatewayConfig
+from homeport.gateway.handoff import encode
 from homeport.gateway.metrics import GatewayMetrics
 from homeport.gateway.mirror import ObjectMirror
-from homeport.gateway.objects import Created, created_object, creates_object
-from homeport.gateway.pairs import PairQueue
+from homeport.gateway.objects import Created, created_object
 from homeport.gateway.pins import Pin, PinStore, PinWriteError
 from homeport.gateway.routing import RoutingCache, new_conversation_side, unpinned_side
 from homeport.gateway.seams import (
     CapturedRequest,
     CapturedResponse,
     Mode,
-    PairSink,
     Role,
     RoutingSource,
     RoutingState,
     Upstream,
 )
-from homeport.gateway.shadow import ShadowDispatcher, ShadowJob
+from homeport.gateway.shadow_process import ShadowProcess
 from homeport.gateway.sidestats import write_side_stats
 from homeport.gateway.translate import Translation, Translations
 from homeport.gateway.upstream import (
@@ -78,6 +79,7 @@ class Plan:
     also_produces: str | None = None  # a conversation a new response is added to
     moved: bool = False  # the conversation was evacuated to the managed side
     translation: Translation | None = None  # its ID map (homeport IDs <-> managed IDs)
+    shadowed: bool = False  # ``after`` was created while shadowing (its copy is on its way)
 
 
 def _error_body(message: str, code: str) -> bytes:
@@ -103,21 +105,17 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 class Gateway:
-    def __init__(
-        self, config: GatewayConfig, *, db: Database, source: RoutingSource, sink: PairSink | None
-    ) -> None:
+    def __init__(self, config: GatewayConfig, *, db: Database, source: RoutingSource) -> None:
         self.config = config
         self.db = db
         self.metrics = GatewayMetrics(config.replica)
         self.routing = RoutingCache(source, config.initial_state(), config.refresh_seconds)
-        self._sink = sink
+        self.shadow = ShadowProcess(config, self.metrics)
         self._started = False
         # Made in start(): they need the running loop.
         self.sides: dict[Upstream, Side] = {}
         self.pins: PinStore
         self.translations = Translations(db, config.map_cache_size)
-        self.pairs: PairQueue
-        self.shadow: ShadowDispatcher
         self.mirror: ObjectMirror
         self._stats_task: asyncio.Task[None] | None = None
 
@@ -130,15 +128,11 @@ class Gateway:
         }
         self.pins = PinStore(self.db, self.config.pin_cache_size, self.config.name)
         self.routing.on_read = self._follow_pins_epoch
-        self.pairs = PairQueue(self._sink, self.config.shadow, self.metrics)
-        self.shadow = ShadowDispatcher(
-            self.sides[Upstream.HOMEPORT], self.config.shadow, self.metrics, self.pairs
-        )
         self.mirror = ObjectMirror(self.db, self.config.mirror_timeout_seconds, self.metrics)
         await self.routing.start()
         self.pins.start()
-        self.pairs.start()
-        self.shadow.start()
+        if self.config.routing == "store" or self.config.mode is Mode.SHADOW:
+            await self.shadow.start()
         self._stats_task = asyncio.create_task(self._stats_loop(), name="gateway-side-stats")
         self._started = True
 
@@ -150,7 +144,6 @@ class Gateway:
             await asyncio.gather(self._stats_task, return_exceptions=True)
         await self.routing.stop()
         await self.shadow.stop()
-        await self.pairs.stop()
         await self.pins.stop()
         await self._flush_stats()
         for side in self.sides.values():
@@ -226,7 +219,11 @@ class Gateway:
     async def _plan(self, route: Route, state: RoutingState, scope: Scope_, body: bytes) -> Plan:
         client_key = _header(scope, _KEY_HEADER)
         if route.scope is Scope.CONVERSATION and route.key is not None:
-            return await self._existing(route.key, state, None)
+            plan = await self._existing(route.key, state, None)
+            if plan.translation is not None and plan.translation.stays_home(scope["path"]):
+                # A run or response made on homeport before the move: read where it was made.
+                return Plan(Upstream.HOMEPORT, plan.conversation, route.key, None)
+            return plan
         if route.scope is Scope.SHARED:
             return Plan(unpinned_side(state), None, None, None)
         if route.scope is Scope.CREATE and route.creates == "response":
@@ -259,7 +256,9 @@ class Gateway:
             translation = self.translations.cached(pin.conversation) or await self.translations.get(
                 pin.conversation
             )
-        return Plan(pin.side, pin.conversation, key, pin_kind, None, pin.moved, translation)
+        return Plan(
+            pin.side, pin.conversation, key, pin_kind, None, pin.moved, translation, pin.shadowed
+        )
 
     # ------------------------------------------------------------------ proxying
 
@@ -325,7 +324,7 @@ class Gateway:
             )
             return
         try:
-            answer = await self._relay(response, send, plan, capture, t0, started_at)
+            answer = await self._relay(response, send, plan, capture, shadowing, t0, started_at)
         except (aiohttp.ClientError, TimeoutError) as exc:  # the upstream broke off mid-answer
             log.warning("%s upstream broke off: %s", plan.side.value, exc)
             answer = None
@@ -344,10 +343,26 @@ class Gateway:
             input_tokens=given,
             output_tokens=made,
         )
-        if not (shadowing or mirroring):
-            return
-        captured = CapturedRequest(method, path, query, recordable_headers(scope["headers"]), body)
-        if mirroring:
+        if shadowing:
+            self.shadow.submit(
+                encode(
+                    method=method,
+                    path=path,
+                    query=query,
+                    headers=recordable_headers(scope["headers"]),
+                    body=body,
+                    primary=answer,
+                    phase=state.phase,
+                    conversation=plan.conversation,
+                    after=plan.after,
+                    also_produces=plan.also_produces,
+                    shadowed=plan.shadowed,
+                )
+            )
+        elif mirroring:
+            captured = CapturedRequest(
+                method, path, query, recordable_headers(scope["headers"]), body
+            )
             await self.mirror.copy(
                 self.sides[plan.side.other],
                 route,
@@ -355,8 +370,6 @@ class Gateway:
                 answer,
                 wait=state.mode is not Mode.SHADOW,
             )
-        else:
-            self.shadow.submit(self._shadow_job(route, plan, state, captured, answer))
 
     async def _relay(
         self,
@@ -364,6 +377,7 @@ class Gateway:
         send: Send,
         plan: Plan,
         capture: bool,
+        shadowing: bool,
         t0: float,
         started_at: float,
     ) -> CapturedResponse | None:
@@ -397,7 +411,7 @@ class Gateway:
                 if created is None and not streamed:
                     continue  # a JSON answer is pinned once it is whole
                 pin_pending = False
-                if not await self._pin(plan, created, send):
+                if not await self._pin(plan, created, send, shadowing):
                     return None
                 chunk, held = b"".join(held), []
             if not started:
@@ -428,7 +442,7 @@ class Gateway:
             streamed=streamed,
         )
 
-    async def _pin(self, plan: Plan, created: Created | None, send: Send) -> bool:
+    async def _pin(self, plan: Plan, created: Created | None, send: Send, shadowing: bool) -> bool:
         if created is None or plan.pin_kind is None:
             return True
         # A new thread, conversation or response chain is its own conversation; a response
@@ -436,7 +450,9 @@ class Gateway:
         conversation = created.id if plan.after is None else plan.conversation or created.id
         try:
             await self.pins.put(
-                created.id, plan.pin_kind, Pin(plan.side, conversation, moved=plan.moved)
+                created.id,
+                plan.pin_kind,
+                Pin(plan.side, conversation, moved=plan.moved, shadowed=shadowing),
             )
         except PinWriteError as exc:
             log.error("%s", exc)
@@ -452,39 +468,6 @@ class Gateway:
             return False
         self.metrics.pins_written.labels(plan.side, plan.pin_kind).inc()
         return True
-
-    def _shadow_job(
-        self,
-        route: Route,
-        plan: Plan,
-        state: RoutingState,
-        request: CapturedRequest,
-        answer: CapturedResponse,
-    ) -> ShadowJob:
-        created = (
-            created_object(answer.body, answer.streamed)
-            if creates_object(request.method, request.path)
-            else None
-        )
-        object_id = created.id if created else None
-        produces = [k for k in (object_id, plan.after, plan.also_produces) if k]
-        if route.creates == "response":
-            produces = [k for k in (object_id, plan.also_produces) if k]
-        parts = request.path.rstrip("/").split("/")
-        submits = parts[-1] == "submit_tool_outputs"
-        return ShadowJob(
-            route=route,
-            request=request,
-            primary=answer,
-            state=state,
-            conversation_key=plan.conversation or object_id,
-            after=plan.after,
-            produces=tuple(produces),
-            object_id=object_id,
-            created_at=created.created_at if created else None,
-            answer_id=parts[-2] if submits else object_id,
-            replies_to=parts[-2] if submits else plan.after,
-        )
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -57,7 +57,8 @@ class SideConfig(BaseModel):
 
 
 class ShadowConfig(BaseModel):
-    """The fire-and-forget copy: bounded queue, bounded concurrency, its own timeout."""
+    """The fire-and-forget copy, in the shadow worker process: bounded queue, bounded
+    concurrency, its own timeout."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -68,6 +69,7 @@ class ShadowConfig(BaseModel):
     jsonl_path: Path | None = None
     pair_queue_size: int = Field(10_000, ge=1)
     batch_size: int = Field(100, ge=1)
+    replay_ttl_seconds: float = Field(86_400.0, gt=0)  # replay-map rows kept after a turn
 
 
 class GatewayConfig(BaseModel):

@@ -1,4 +1,5 @@
-"""Answer pairs on their way to the comparators: a bounded queue, one drain task, a sink.
+"""Answer pairs on their way to the comparators: a bounded queue, one drain task, a sink (in the
+shadow worker process).
 
 ``offer`` never waits: when the queue is full the pair is dropped and counted. The drain task
 hands batches to the sink; a failing sink loses its batch (counted), never the gateway.
@@ -16,7 +17,7 @@ import orjson
 
 from homeport.config import ConfigError
 from homeport.gateway.config import ShadowConfig
-from homeport.gateway.metrics import GatewayMetrics
+from homeport.gateway.handoff import Reports
 from homeport.gateway.seams import STORE_SINK_FACTORY, PairSink, ShadowPair
 from homeport.store.db import Database
 
@@ -60,11 +61,11 @@ def load_sink(config: ShadowConfig, db: Database, gateway: str) -> PairSink | No
 
 
 class PairQueue:
-    def __init__(self, sink: PairSink | None, config: ShadowConfig, metrics: GatewayMetrics):
+    def __init__(self, sink: PairSink | None, config: ShadowConfig, reports: Reports):
         self._sink = sink
         self._queue: asyncio.Queue[ShadowPair] = asyncio.Queue(config.pair_queue_size)
         self._batch = config.batch_size
-        self._metrics = metrics
+        self._reports = reports
         self._task: asyncio.Task[None] | None = None
 
     def offer(self, pair: ShadowPair) -> None:
@@ -73,7 +74,7 @@ class PairQueue:
         try:
             self._queue.put_nowait(pair)
         except asyncio.QueueFull:
-            self._metrics.pairs_dropped.labels("queue_full").inc()
+            self._reports.lost("queue_full", 1)
 
     def start(self) -> None:
         if self._sink is not None:
@@ -98,10 +99,10 @@ class PairQueue:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._sink.write(batch)
-                self._metrics.pairs_written.inc(len(batch))
+                self._reports.written(len(batch))
             except Exception as exc:  # the sink's failure must not stop the gateway
                 log.warning("answer-pair sink failed, %d pairs lost: %s", len(batch), exc)
-                self._metrics.pairs_dropped.labels("sink").inc(len(batch))
+                self._reports.lost("sink", len(batch))
             finally:
                 for _ in batch:
                     self._queue.task_done()

@@ -41,6 +41,7 @@ class Pin:
     side: Upstream
     conversation: str  # the conversation the pinned object belongs to
     moved: bool = False  # the conversation was evacuated: requests naming it need its ID map
+    shadowed: bool = False  # created while shadowing: its copy is (or was) on its way
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,7 @@ class PinStore:
                 "gateway": self._gateway,
                 # An object created in an evacuated conversation carries the mark (epoch > 0).
                 "epoch": max(self.epoch, 1) if p.pin.moved else 0,
+                "shadowed": p.pin.shadowed,
             }
             for p in batch
         ]
@@ -181,11 +183,11 @@ class PinStore:
                     future.set_exception(PinWriteError(f"could not record pin {new.key}: {error}"))
 
 
-_PIN_COLUMNS = (GatewayPin.side, GatewayPin.conversation, GatewayPin.epoch)
+_PIN_COLUMNS = (GatewayPin.side, GatewayPin.conversation, GatewayPin.epoch, GatewayPin.shadowed)
 
 
 def _pin(row: Any) -> Pin:
-    return Pin(Upstream(row.side), row.conversation, moved=row.epoch > 0)
+    return Pin(Upstream(row.side), row.conversation, moved=row.epoch > 0, shadowed=row.shadowed)
 
 
 class PinWriteError(Exception):

@@ -2,9 +2,9 @@
 
 (a) **Answer pairs.** In shadow mode the gateway captures what the primary side answered the
 client and what the other side answered the same request, as one :class:`ShadowPair`. Pairs go
-into a bounded in-process queue (full queue: the pair is dropped and counted, never waited for)
-and one drain task hands them in batches to a :class:`PairSink`. The compare side implements the
-sink that persists pairs to its comparison-records table and names it in
+into a bounded queue in the shadow worker process (full queue: the pair is dropped and counted,
+never waited for) and one drain task hands them in batches to a :class:`PairSink`. The compare
+side implements the sink that persists pairs to its comparison-records table and names it in
 :data:`STORE_SINK_FACTORY`; the gateway only calls ``await sink.write(batch)``.
 
 (b) **Routing state.** Every replica reads the rollout's current mode, weight and phase through a

@@ -35,7 +35,8 @@ def build_gateway(config: GatewayConfig) -> Gateway:
         if config.routing == "store"
         else StaticRouting(config.initial_state())
     )
-    return Gateway(config, db=db, source=source, sink=load_sink(config.shadow, db, config.name))
+    load_sink(config.shadow, db, config.name)  # a bad sink fails here, not in the shadow worker
+    return Gateway(config, db=db, source=source)
 
 
 def serve_gateway(config: GatewayConfig) -> None:

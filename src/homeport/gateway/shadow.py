@@ -1,42 +1,42 @@
-"""The shadow copy: fire-and-forget, bounded, with its own timeout.
+"""The shadow copy, in the shadow worker process: bounded, with its own timeout.
 
-After the primary has answered the client, the request is offered to a bounded queue (full:
-dropped and counted; the client never waits). Worker tasks send it to the candidate with its own
-timeout. Copies of one conversation run in order: each waits for the copy that created the object
-it refers to, so the candidate holds the same thread, conversation or response chain (created with
-the primary's IDs through ``homeport-object-id``; an ID map covers a candidate that assigns its
-own). Model calls become :class:`ShadowPair` records for the comparators.
+The proxy hands each finished exchange to its worker (``handoff``); here it waits in a bounded
+queue (full: dropped and counted) for one of ``concurrency`` tasks that send it to the candidate
+with its own timeout. Copies of one conversation run in order: on this worker each waits for the
+copy that created the object it refers to; across replicas, a copy that refers to an object
+created while shadowing waits (bounded) until that object's copy has left its row in the replay
+maps (``replaymaps``, in the store). The rows give the candidate's own IDs (when it assigns its
+own) and both sides' function calls, so the client's tool outputs are replayed into the
+candidate whichever replica they reach. Model calls become :class:`ShadowPair` records.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from homeport.gateway.classify import Route
+from homeport.gateway.classify import Route, classify
 from homeport.gateway.config import ShadowConfig
-from homeport.gateway.metrics import GatewayMetrics
-from homeport.gateway.objects import created_object
+from homeport.gateway.handoff import Handoff, Reports
+from homeport.gateway.objects import created_object, creates_object
 from homeport.gateway.pairs import DRAIN_SECONDS_ON_STOP, PairQueue
 from homeport.gateway.replay import (
-    Call,
     function_calls,
     match_calls,
     rewrite_tool_outputs,
     tool_output_ids,
 )
+from homeport.gateway.replaymaps import Entry, ReplayMaps
 from homeport.gateway.seams import (
     CapturedRequest,
     CapturedResponse,
     Mode,
-    Role,
-    RoutingState,
     ShadowPair,
     Upstream,
 )
@@ -45,63 +45,113 @@ from homeport.ids import new_id
 
 log = logging.getLogger("homeport.gateway.shadow")
 
-MEMORY = 100_000  # IDs remembered per map (call IDs, candidate IDs, broken conversations)
 OBJECT_ID_HEADER = "homeport-object-id"
 CREATED_AT_HEADER = "homeport-created-at"
+FIRST_POLL_SECONDS = 0.05  # waiting for another replica's copy: first re-read, doubling to 1 s
 
 
 @dataclass(slots=True)
 class ShadowJob:
     route: Route
     request: CapturedRequest
+    data: dict[str, Any] | None  # the request's JSON body
     primary: CapturedResponse
-    state: RoutingState
+    phase: str
     conversation_key: str | None
     after: str | None  # the object the candidate must hold first
+    shadowed: bool  # ``after`` was created while shadowing: wait for its copy, wherever it runs
     produces: tuple[str, ...]  # primary IDs this copy creates (or extends) on the candidate
-    object_id: str | None = None  # the primary's ID for the object this request creates
-    created_at: int | None = None
-    answer_id: str | None = None  # the primary's response or run this answer belongs to
-    replies_to: str | None = None  # the earlier answer whose tool calls this request answers
+    object_id: str | None  # the primary's ID for the object this request creates
+    created_at: int | None
+    answer_id: str | None  # the primary's response or run this answer belongs to
+    replies_to: str | None  # the earlier answer whose tool calls this request answers
+    answered: tuple[str, ...]  # the primary's call IDs this request answers
     done: asyncio.Future[bool] = field(init=False)
     wait_for: asyncio.Future[bool] | None = field(init=False, default=None)
 
+    def refers_to(self) -> set[str]:
+        """Primary IDs whose candidate twins this copy may need."""
+        found = {k for k in (self.after, self.replies_to) if k}
+        found.update(part for part in self.request.path.split("/") if "_" in part)
+        for name in ("previous_response_id", "conversation"):
+            value = (self.data or {}).get(name)
+            if isinstance(value, str):
+                found.add(value)
+        return found
 
-class _Bounded(OrderedDict[str, Any]):
-    def remember(self, key: str, value: Any) -> None:
-        self[key] = value
-        if len(self) > MEMORY:
-            self.popitem(last=False)
+
+def job_of(handoff: Handoff) -> ShadowJob:
+    """What the worker needs to know about one handed-off exchange."""
+    request, primary = handoff.request, handoff.primary
+    route = classify(request.method, request.path)
+    created = (
+        created_object(primary.body, primary.streamed)
+        if creates_object(request.method, request.path)
+        else None
+    )
+    object_id = created.id if created else None
+    produces = [k for k in (object_id, handoff.after, handoff.also_produces) if k]
+    if route.creates == "response":
+        produces = [k for k in (object_id, handoff.also_produces) if k]
+    parts = request.path.rstrip("/").split("/")
+    submits = parts[-1] == "submit_tool_outputs"
+    data: dict[str, Any] | None = None
+    if request.method == "POST" and request.body[:1] == b"{":
+        try:
+            data = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            data = None
+    return ShadowJob(
+        route=route,
+        request=request,
+        data=data,
+        primary=primary,
+        phase=handoff.phase,
+        conversation_key=handoff.conversation or object_id,
+        after=handoff.after,
+        shadowed=handoff.shadowed,
+        produces=tuple(produces),
+        object_id=object_id,
+        created_at=created.created_at if created else None,
+        answer_id=parts[-2] if submits else object_id,
+        replies_to=parts[-2] if submits else handoff.after,
+        answered=tuple(tool_output_ids(data)),
+    )
 
 
 class ShadowDispatcher:
     def __init__(
-        self, candidate: Side, config: ShadowConfig, metrics: GatewayMetrics, pairs: PairQueue
+        self,
+        candidate: Side,
+        config: ShadowConfig,
+        reports: Reports,
+        pairs: PairQueue,
+        maps: ReplayMaps,
     ) -> None:
         self._candidate = candidate
         self._config = config
-        self._metrics = metrics
+        self._reports = reports
         self._pairs = pairs
+        self._maps = maps
         self._queue: asyncio.Queue[ShadowJob] = asyncio.Queue(config.queue_size)
         self._tail: dict[str, asyncio.Future[bool]] = {}
-        self._broken = _Bounded()  # primary IDs the candidate does not hold
-        self._ids = _Bounded()  # primary ID -> candidate ID, when they differ
-        self._calls = _Bounded()  # primary answer ID -> (primary calls, candidate calls)
         self._workers: list[asyncio.Task[None]] = []
+        self._marks: set[asyncio.Task[None]] = set()
 
     def submit(self, job: ShadowJob) -> None:
         """Queue a copy, or drop it when the queue is full. Never waits."""
         if self._queue.full():
-            self._metrics.shadow_dropped.labels("queue_full").inc()
-            for key in job.produces:
-                self._broken.remember(key, True)
+            self._reports.dropped("queue_full")
+            task = asyncio.create_task(self._remember_broken(job.produces))
+            self._marks.add(task)
+            task.add_done_callback(self._marks.discard)
             return
         job.done = asyncio.get_running_loop().create_future()
         job.wait_for = self._tail.get(job.after) if job.after else None
         for key in job.produces:
             self._tail[key] = job.done
         self._queue.put_nowait(job)
-        self._metrics.shadow_queue.set(self._queue.qsize())
+        self._reports.depth(self._queue.qsize())
         job.done.add_done_callback(lambda _: self._forget(job))
 
     def _forget(self, job: ShadowJob) -> None:
@@ -123,23 +173,31 @@ class ShadowDispatcher:
             log.warning("stopping with %d shadow copies unsent", self._queue.qsize())
         for task in self._workers:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*self._workers, *self._marks, return_exceptions=True)
 
     async def _work(self) -> None:
         while True:
             job = await self._queue.get()
-            self._metrics.shadow_queue.set(self._queue.qsize())
+            self._reports.depth(self._queue.qsize())
             try:
                 ok = await self._run(job)
-            except Exception:  # a bug in one copy must not stop the worker
+                if not ok:
+                    await self._remember_broken(job.produces)
+            except Exception:  # a bug in one copy (or the store) must not stop the worker
                 log.exception("shadow copy failed")
                 ok = False
-            if not ok:
-                for key in job.produces:
-                    self._broken.remember(key, True)
             if not job.done.done():
                 job.done.set_result(ok)
             self._queue.task_done()
+
+    async def _remember_broken(self, keys: tuple[str, ...]) -> None:
+        """The candidate does not hold these: later turns (on any replica) are not mirrored."""
+        if not keys:
+            return
+        try:
+            await asyncio.to_thread(self._maps.write, {k: Entry(broken=True) for k in keys})
+        except Exception as exc:  # the next turn then waits for its bound and gives up
+            log.warning("recording unmirrored %s failed: %s", ", ".join(keys), exc)
 
     async def _run(self, job: ShadowJob) -> bool:
         if job.wait_for is not None:
@@ -150,16 +208,17 @@ class ShadowDispatcher:
             except TimeoutError:
                 ready = False
             if not ready:
-                self._metrics.shadow_dropped.labels("conversation_not_mirrored").inc()
+                self._reports.dropped("conversation_not_mirrored")
                 return False
-        if job.after is not None and job.after in self._broken:
-            self._metrics.shadow_dropped.labels("conversation_not_mirrored").inc()
-            return False
         if not job.primary.ok:
             return False  # nothing was created on the primary; do not create it on the candidate
-        request = self._candidate_request(job)
+        known = await self._recall(job)
+        if known is None:
+            self._reports.dropped("conversation_not_mirrored")
+            return False
+        request = self._candidate_request(job, known)
         if request is None:
-            self._metrics.shadow_dropped.labels("diverged").inc()
+            self._reports.dropped("diverged")
             return False
         extra: list[tuple[str, str]] = []
         if job.object_id is not None:
@@ -172,15 +231,17 @@ class ShadowDispatcher:
             )
         except TimeoutError:
             answer = _timed_out(self._candidate.upstream, self._config.timeout_seconds)
-        self._observe(job, answer)
-        self._learn(job, answer)
+        given, made = usage(answer.body, answer.streamed) if answer.ok else (0, 0)
+        self._reports.observed(
+            job.route.label, answer.status, answer.total_seconds, answer.ttft_seconds, given, made
+        )
         if job.route.model_call:
             self._pairs.offer(
                 ShadowPair(
                     pair_id=new_id("pair"),
                     created_at=time.time(),
                     mode=Mode.SHADOW,
-                    phase=job.state.phase,
+                    phase=job.phase,
                     conversation_key=job.conversation_key,
                     side=job.primary.upstream,
                     request=job.request,
@@ -189,58 +250,80 @@ class ShadowDispatcher:
                     candidate=answer,
                 )
             )
+        learned = _learned(job, answer) if answer.ok else {}
+        if learned:
+            await asyncio.to_thread(self._maps.write, learned)
         return answer.ok
 
-    def _candidate_request(self, job: ShadowJob) -> CapturedRequest | None:
+    async def _recall(self, job: ShadowJob) -> dict[str, Entry] | None:
+        """The replay-map rows this copy refers to, once the copies it depends on are finished
+        (on any replica); None when the candidate does not hold the conversation."""
+        refs = job.refers_to()
+        if not refs:
+            return {}
+        required: set[str] = set()
+        if job.shadowed and job.after:
+            required.add(job.after)
+            if job.answered and job.replies_to:
+                required.add(job.replies_to)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._config.timeout_seconds
+        pause = FIRST_POLL_SECONDS
+        while True:
+            known = await asyncio.to_thread(self._maps.read, refs)
+            if any(known[k].broken for k in (job.after, job.replies_to) if k in known):
+                return None
+            if required <= known.keys():
+                return known
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    def _candidate_request(self, job: ShadowJob, known: dict[str, Entry]) -> CapturedRequest | None:
         """The request with the candidate's IDs; None when its tool calls diverged."""
         request = job.request
-        path = "/".join(self._ids.get(part, part) for part in request.path.split("/"))
+        ids = {k: e.candidate_id for k, e in known.items() if e.candidate_id}
+        path = "/".join(ids.get(part, part) for part in request.path.split("/"))
         body = request.body
-        if request.method == "POST" and body[:1] == b"{":
-            data = orjson.loads(body)
+        if job.data is not None:
+            data = job.data
             changed = False
             for name in ("previous_response_id", "conversation"):
                 value = data.get(name)
-                if isinstance(value, str) and value in self._ids:
-                    data[name], changed = self._ids[value], True
-            answered = tool_output_ids(data)
-            if answered:
-                calls: tuple[list[Call], list[Call]] | None = self._calls.get(job.replies_to or "")
-                mapping = match_calls(*calls) if calls else None
-                if mapping is None or not set(answered) <= mapping.keys():
+                if isinstance(value, str) and value in ids:
+                    data = {**data, name: ids[value]}
+                    changed = True
+            if job.answered:
+                entry = known.get(job.replies_to or "")
+                mapping = match_calls(*entry.calls) if entry and entry.calls else None
+                if mapping is None or not set(job.answered) <= mapping.keys():
                     return None
                 data, changed = rewrite_tool_outputs(data, mapping), True
             if changed:
                 body = orjson.dumps(data)
         return CapturedRequest(request.method, path, request.query, request.headers, body)
 
-    def _learn(self, job: ShadowJob, answer: CapturedResponse) -> None:
-        """Remember the candidate's IDs and tool calls for the conversation's next copies."""
-        if not answer.ok:
-            return
-        if job.object_id is not None:
-            mine = created_object(answer.body, answer.streamed)
-            theirs = created_object(job.primary.body, job.primary.streamed)
-            if mine is not None and mine.id != job.object_id:
-                self._ids.remember(job.object_id, mine.id)
-            if mine and theirs and mine.thread_id and theirs.thread_id != mine.thread_id:
-                self._ids.remember(theirs.thread_id or "", mine.thread_id)
-        primary_calls = function_calls(job.primary)
-        if primary_calls and job.answer_id is not None:
-            self._calls.remember(job.answer_id, (primary_calls, function_calls(answer)))
 
-    def _observe(self, job: ShadowJob, answer: CapturedResponse) -> None:
-        given, made = usage(answer.body, answer.streamed) if answer.ok else (0, 0)
-        self._metrics.observe(
-            side=answer.upstream,
-            role=Role.SHADOW,
-            route=job.route.label,
-            status=answer.status,
-            seconds=answer.total_seconds,
-            ttft=answer.ttft_seconds,
-            input_tokens=given,
-            output_tokens=made,
-        )
+def _learned(job: ShadowJob, answer: CapturedResponse) -> dict[str, Entry]:
+    """What a successful copy leaves for the conversation's later copies: every primary ID it
+    created or extended (finished), the candidate's own IDs, and both sides' function calls."""
+    entries = {key: Entry() for key in job.produces}
+
+    def add(key: str, **values: Any) -> None:
+        entries[key] = dataclasses.replace(entries.get(key, Entry()), **values)
+
+    if job.object_id is not None:
+        mine = created_object(answer.body, answer.streamed)
+        theirs = created_object(job.primary.body, job.primary.streamed)
+        if mine is not None and mine.id != job.object_id:
+            add(job.object_id, candidate_id=mine.id)
+        if mine and theirs and mine.thread_id and theirs.thread_id != mine.thread_id:
+            add(theirs.thread_id or "", candidate_id=mine.thread_id)
+    primary_calls = function_calls(job.primary) if job.answer_id is not None else []
+    if primary_calls and job.answer_id is not None:
+        add(job.answer_id, calls=(primary_calls, function_calls(answer)))
+    return entries
 
 
 def _timed_out(upstream: Upstream, seconds: float) -> CapturedResponse:

@@ -12,6 +12,11 @@ Every token shaped like an ID (``prefix_token``) is looked up in the map, so eac
 one (``thread_id``, ``id``, ``first_id``, ``conversation``, a ``after`` cursor) is covered without
 a table of endpoints; IDs the map does not hold (runs and messages created after the move) pass
 unchanged.
+
+Runs made on homeport before the move are not recreated, and an evacuated response chain goes on
+from a managed response that carries its transcript; a request whose *path* names one of those
+(``at_home``: polling an old run, its steps, retrieving the chain's newest response) is served by
+homeport, which still holds it as it finished.
 """
 
 from __future__ import annotations
@@ -42,11 +47,18 @@ class Translation:
 
     to_managed: dict[bytes, bytes]
     to_client: dict[bytes, bytes]
+    at_home: frozenset[str] = frozenset()  # homeport IDs whose requests homeport answers
 
     @classmethod
-    def of(cls, pairs: Iterable[tuple[str, str]]) -> Translation:
+    def of(cls, pairs: Iterable[tuple[str, str]], at_home: Iterable[str] = ()) -> Translation:
         forward = {source.encode(): target.encode() for source, target in pairs}
-        return cls(forward, {target: source for source, target in forward.items()})
+        return cls(
+            forward, {target: source for source, target in forward.items()}, frozenset(at_home)
+        )
+
+    def stays_home(self, path: str) -> bool:
+        """Whether the path names an object homeport keeps serving."""
+        return bool(self.at_home) and not self.at_home.isdisjoint(path.split("/"))
 
     def request(self, path: str, query: str, body: bytes) -> tuple[str, str, bytes]:
         """The request as the managed side must see it."""
@@ -95,7 +107,7 @@ class Translations:
         if found is not None:
             return found
         generation = self._generation
-        translation = Translation.of(await asyncio.to_thread(self._load, conversation))
+        translation = await asyncio.to_thread(self._load, conversation)
         if generation == self._generation:
             if len(self._cache) >= self._size:
                 del self._cache[next(iter(self._cache))]
@@ -107,11 +119,18 @@ class Translations:
         for conversation in conversations:
             self._cache.pop(conversation, None)
 
-    def _load(self, conversation: str) -> list[tuple[str, str]]:
+    def _load(self, conversation: str) -> Translation:
         with self._db.session() as session:
             rows = session.execute(
-                select(GatewayIdMap.source_id, GatewayIdMap.target_id).where(
+                select(GatewayIdMap.source_id, GatewayIdMap.target_id, GatewayIdMap.kind).where(
                     GatewayIdMap.conversation == conversation
                 )
             ).all()
-        return [(r.source_id, r.target_id) for r in rows]
+        return Translation.of(
+            [(r.source_id, r.target_id) for r in rows if r.kind not in _NOT_RECREATED],
+            [r.source_id for r in rows if r.kind in _AT_HOME],
+        )
+
+
+_NOT_RECREATED = frozenset({"run"})  # mapped to themselves: nothing to translate
+_AT_HOME = frozenset({"run", "response"})

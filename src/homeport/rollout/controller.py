@@ -381,9 +381,7 @@ class Controller:
         now = self.clock()
         summary = f"{reason}: {result.moved} conversations moved to the managed side"
         if result.complete:
-            summary += ", none left on homeport" + (
-                f" (response chains finishing there: {result.kept})" if result.kept else ""
-            )
+            summary += ", none left on homeport"
         else:
             summary += f", {result.remaining} still on homeport ({result.failed} failed): rerun"
         with st.locked(self.db, self.rollout_id, now) as (session, row):

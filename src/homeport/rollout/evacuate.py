@@ -1,20 +1,21 @@
 """Evacuation: moving the conversations pinned to homeport to the managed side after a rollback.
 
-Each thread and Responses conversation the rollout's gateway pinned to homeport goes through:
+Each thread, Responses conversation and response chain the rollout's gateway pinned to homeport
+goes through:
 
 1. **copying**: runs in progress on homeport get ``run_wait_seconds`` to finish, then are
    cancelled; an empty container is created on the managed side and its ID recorded *before*
    anything is replayed; the transcript is replayed in order, each new ID recorded as it comes
-   (``gateway_id_map``: what the gateway translates with).
+   (``gateway_id_map``: what the gateway translates with). The thread's runs are recorded as
+   staying on homeport (a client polling one reads it there, finished). A response chain
+   (``previous_response_id`` only) has no container: its whole transcript becomes the input of one
+   stored managed response, mapped from the chain's newest response, whose pin is the one moved.
 2. **switched**: in one transaction under the rollout's row lock the pin moves to the managed side
    and the rollout's pins epoch rises; every gateway replica re-reads moved pins within its
    routing refresh, so from then on the conversation's requests go to the managed side.
 3. **done**: after ``settle_seconds`` (the replicas have followed), whatever reached homeport in
    between is copied too, the epoch rises again (replicas drop the stale ID map), and the move
    goes to the audit log with its evidence.
-
-Response chains without a conversation (``previous_response_id`` only) cannot be recreated under
-another ID: they stay on homeport and finish there (counted as ``kept``).
 
 Resumable and idempotent: progress lives in ``rollout_evacuations`` and the ID map, and a rerun
 takes each conversation up where it stood. Before the switch only the evacuation writes to the
@@ -34,13 +35,13 @@ from typing import Any
 
 import openai
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import aliased
 
 from homeport.config import ConfigError
 from homeport.gateway.seams import Upstream
 from homeport.rollout import state as st
 from homeport.rollout.plan import Evacuation
 from homeport.rollout.transcripts import (
+    ChainTranscript,
     ConversationTranscript,
     RunsStillActive,
     Source,
@@ -63,7 +64,6 @@ class EvacuationResult:
     moved: int  # conversations moved in this run (or found deleted on homeport: nothing to move)
     failed: int  # conversations that failed in this run (they stay where they are; rerun)
     remaining: int  # evacuable conversations still not moved
-    kept: int  # response chains, which stay on homeport
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -102,6 +102,7 @@ class Evacuator:
                 ConversationTranscript(homeport, managed),
             )
         }
+        self.chains = ChainTranscript(homeport, managed)
 
     @classmethod
     def from_settings(
@@ -138,7 +139,13 @@ class Evacuator:
     # -- what there is to do -------------------------------------------------------------------
     def todo(self) -> list[tuple[str, str]]:
         """``(homeport ID, kind)`` of the conversations still to move, oldest first: those pinned
-        to homeport, and those whose pin moved but whose move is not finished."""
+        to homeport, and those whose pin moved but whose move is not finished; then the response
+        chains (by their first response) not moved yet."""
+        containers = select(GatewayPin.key).where(GatewayPin.kind == "conversation")
+        handled = select(RolloutEvacuation.key).where(
+            RolloutEvacuation.rollout_id == self.rollout_id,
+            RolloutEvacuation.status.in_((SWITCHED, DONE)),
+        )
         with self.db.sessions() as session:
             pinned = session.execute(
                 select(GatewayPin.key, GatewayPin.kind)
@@ -158,24 +165,23 @@ class Evacuator:
                 )
                 .order_by(RolloutEvacuation.seq)
             ).all()
-        return [(r.key, r.kind) for r in switched] + [(r.key, r.kind) for r in pinned]
-
-    def kept(self) -> int:
-        """Response chains pinned to homeport (no conversation to recreate them in)."""
-        container = aliased(GatewayPin)
-        conversations = select(container.key).where(container.kind == "conversation")
-        with self.db.sessions() as session:
-            return int(
-                session.scalar(
-                    select(func.count(func.distinct(GatewayPin.conversation))).where(
-                        GatewayPin.gateway == self.rollout_id,
-                        GatewayPin.side == Upstream.HOMEPORT.value,
-                        GatewayPin.kind == "response",
-                        GatewayPin.conversation.not_in(conversations),
-                    )
+            chains = session.scalars(
+                select(GatewayPin.conversation)
+                .where(
+                    GatewayPin.gateway == self.rollout_id,
+                    GatewayPin.side == Upstream.HOMEPORT.value,
+                    GatewayPin.kind == ChainTranscript.kind,
+                    GatewayPin.conversation.not_in(containers),
+                    GatewayPin.conversation.not_in(handled),
                 )
-                or 0
-            )
+                .group_by(GatewayPin.conversation)
+                .order_by(func.min(GatewayPin.seq))
+            ).all()
+        return (
+            [(r.key, r.kind) for r in switched]
+            + [(r.key, r.kind) for r in pinned]
+            + [(c, ChainTranscript.kind) for c in chains]
+        )
 
     # -- the job -------------------------------------------------------------------------------
     def run(self, limit: int | None = None) -> EvacuationResult:
@@ -205,9 +211,12 @@ class Evacuator:
             except (openai.OpenAIError, RunsStillActive) as exc:
                 errors[key] = self._fail(key, self._row(key).kind, exc)
             self.progress("finish", n, len(switched))
-        return EvacuationResult(moved, len(errors), total - moved, self.kept(), errors)
+        return EvacuationResult(moved, len(errors), total - moved, errors)
 
     def _copy_and_switch(self, key: str, kind: str) -> None:
+        if kind == ChainTranscript.kind:
+            self._carry_chain(key)
+            return
         transcript = self.transcripts[kind]
         target = self._begin(key, kind)
         try:
@@ -225,6 +234,7 @@ class Evacuator:
             target = transcript.create(source)
             self._record_target(key, kind, target)
         recovered = self._replay(key, target, transcript, source, recover=resumed)
+        at_home = self._keep_at_home(key, transcript)
         evidence = {
             "kind": kind,
             "homeport_id": key,
@@ -235,15 +245,58 @@ class Evacuator:
             "replayed": len(self._mapped(key, transcript.entry_kind)),
             "recovered": recovered,
             "skipped": source.skipped,
+            "at_home": at_home,
             "runs_waited": drained.waited,
             "runs_cancelled": drained.cancelled,
         }
         self._move_pin(key, SWITCHED, evidence)
 
+    def _carry_chain(self, root: str) -> None:
+        """Move a response chain: its newest response on homeport is continued on the managed
+        side from one response that carries the whole transcript."""
+        target = self._begin(root, ChainTranscript.kind)
+        # A carrier made before a crash is reused: it was recorded with the response it continues.
+        last = self._carried(root)[target] if target else self._newest_response(root) or root
+        try:
+            source = self.chains.read(last)
+        except openai.NotFoundError:  # deleted on homeport by its client: nothing to carry
+            gone = {"kind": ChainTranscript.kind, "homeport_id": root, "gone": True}
+            self._move_pin(root, SWITCHED, gone, pin=last)
+            return
+        if target is None:
+            target = self.chains.carry(source)
+            self._record_target(root, ChainTranscript.kind, target, source_id=last)
+        evidence = {
+            "kind": ChainTranscript.kind,
+            "homeport_id": root,
+            "managed_id": target,
+            "last": last,
+            "responses": len({rid for rid, _ in source.entries}),
+            "items": len(source.entries),
+            "skipped": source.skipped,
+            "late": 0,
+        }
+        self._move_pin(root, SWITCHED, evidence, pin=last)
+
+    def _finish_chain(self, root: str, evidence: dict[str, Any]) -> None:
+        """A response added to the chain on homeport before every replica followed the move is
+        carried over too, and the chain goes on from there."""
+        evidence = dict(evidence)
+        last = self._newest_response(root, after=evidence["last"])
+        if last is not None and last not in self._carried(root).values():
+            target = self.chains.carry(self.chains.read(last))
+            self._record_target(root, ChainTranscript.kind, target, source_id=last)
+            evidence.update(managed_id=target, last=last, late=evidence["late"] + 1)
+            self._move_pin(root, SWITCHED, evidence, pin=last)
+        self._move_pin(root, DONE, evidence, pin=str(evidence["last"]))
+
     def _finish(self, key: str) -> None:
         row = self._row(key)
         if row.target is None:  # gone from homeport
             self._move_pin(key, DONE, row.evidence)
+            return
+        if row.kind == ChainTranscript.kind:
+            self._finish_chain(key, row.evidence)
             return
         transcript = self.transcripts[row.kind]
         drained = transcript.drain(key, self.run_wait_seconds, self.poll_seconds)
@@ -251,6 +304,7 @@ class Evacuator:
         self._replay(key, row.target, transcript, transcript.read(key), recover=False)
         evidence = dict(row.evidence)
         evidence["late"] = len(self._mapped(key, transcript.entry_kind)) - mapped
+        evidence["at_home"] = evidence.get("at_home", 0) + self._keep_at_home(key, transcript)
         evidence["runs_waited"] += drained.waited
         evidence["runs_cancelled"] += drained.cancelled
         self._move_pin(key, DONE, evidence)
@@ -312,9 +366,47 @@ class Evacuator:
                 for source, target in pairs
             )
 
-    def _record_target(self, key: str, kind: str, target: str) -> None:
+    def _keep_at_home(self, key: str, transcript: Transcript) -> int:
+        """Record the conversation's objects that stay on homeport; how many were new."""
+        known = self._mapped(key, "run")
+        new = [i for i in transcript.at_home(key) if i not in known]
+        self._record(key, "run", [(i, i) for i in new])
+        return len(new)
+
+    def _newest_response(self, root: str, after: str | None = None) -> str | None:
+        """The chain's newest response pinned to homeport (made after ``after``'s, if given)."""
+        with self.db.sessions() as session:
+            query = select(GatewayPin.key).where(
+                GatewayPin.gateway == self.rollout_id,
+                GatewayPin.conversation == root,
+                GatewayPin.side == Upstream.HOMEPORT.value,
+            )
+            if after is not None:
+                query = query.where(
+                    GatewayPin.seq
+                    > select(GatewayPin.seq).where(GatewayPin.key == after).scalar_subquery()
+                )
+            return session.scalar(query.order_by(GatewayPin.seq.desc()).limit(1))
+
+    def _carried(self, root: str) -> dict[str, str]:
+        """Managed carrier response -> the chain's response it continues."""
+        with self.db.sessions() as session:
+            rows = session.execute(
+                select(GatewayIdMap.source_id, GatewayIdMap.target_id).where(
+                    GatewayIdMap.conversation == root, GatewayIdMap.kind == ChainTranscript.kind
+                )
+            ).all()
+        return {r.target_id: r.source_id for r in rows}
+
+    def _record_target(
+        self, key: str, kind: str, target: str, *, source_id: str | None = None
+    ) -> None:
         with self.db.session() as session:
-            session.add(GatewayIdMap(source_id=key, target_id=target, kind=kind, conversation=key))
+            session.add(
+                GatewayIdMap(
+                    source_id=source_id or key, target_id=target, kind=kind, conversation=key
+                )
+            )
             session.execute(
                 update(RolloutEvacuation)
                 .where(RolloutEvacuation.key == key)
@@ -331,15 +423,18 @@ class Evacuator:
                 )
             )
 
-    def _move_pin(self, key: str, status: str, evidence: dict[str, Any]) -> None:
-        """Point the pin at the managed side (again, when done: replicas drop the stale map),
-        raising the pins epoch in the same transaction; a finished move is audited."""
+    def _move_pin(
+        self, key: str, status: str, evidence: dict[str, Any], *, pin: str | None = None
+    ) -> None:
+        """Point the pin (the conversation's own, or ``pin``) at the managed side (again, when
+        done: replicas drop the stale map), raising the pins epoch in the same transaction; a
+        finished move is audited."""
         now = time.time()
         with st.locked(self.db, self.rollout_id, now) as (session, rollout):
             rollout.pins_epoch += 1
             session.execute(
                 update(GatewayPin)
-                .where(GatewayPin.key == key)
+                .where(GatewayPin.key == (pin or key))
                 .values(side=Upstream.MANAGED.value, epoch=rollout.pins_epoch)
             )
             session.execute(
@@ -386,6 +481,12 @@ def _moved(key: str, evidence: dict[str, Any]) -> str:
     if evidence.get("gone"):
         return f"{evidence['kind']} {key} was deleted on homeport: nothing to move"
     late = f", {evidence['late']} arrived during the move" if evidence["late"] else ""
+    if evidence["kind"] == ChainTranscript.kind:
+        return (
+            f"response chain {key} moved: {evidence['last']} goes on from "
+            f"{evidence['managed_id']} on the managed side ({evidence['items']} items carried"
+            f"{late})"
+        )
     return (
         f"{evidence['kind']} {key} moved to the managed side as {evidence['managed_id']}: "
         f"{evidence['replayed']} entries replayed{late}"

@@ -4,7 +4,13 @@ Two kinds, one shape (:class:`Transcript`): an Assistants thread (messages, user
 roles, attachments and metadata kept) and a Responses conversation (message, function call and
 function call output items). The managed side assigns its own IDs, so ``append`` returns them in
 order for the ID map. What a managed platform cannot take as input (annotations, reasoning and
-hosted-tool call items) is left out and counted as ``skipped``.
+hosted-tool call items) is left out and counted as ``skipped``. ``at_home`` names what is not
+recreated (a thread's runs): requests naming it stay on homeport.
+
+A third kind, :class:`ChainTranscript`, is a Responses chain linked by ``previous_response_id``
+alone: there is no container to create, so the whole transcript (every response's input and
+output items, oldest first) becomes the input of one stored response on the managed side that
+carries the chain on.
 """
 
 from __future__ import annotations
@@ -60,6 +66,10 @@ class Transcript(Protocol):
 
     def drain(self, key: str, wait_seconds: float, poll_seconds: float) -> Drained:
         """Let work in progress on homeport finish (bounded), cancelling what outlives the wait."""
+        ...
+
+    def at_home(self, key: str) -> list[str]:
+        """IDs of objects made in the conversation that are not recreated on the managed side."""
         ...
 
 
@@ -136,6 +146,9 @@ class ThreadTranscript:
                 deadline = time.monotonic() + wait_seconds  # cancelling gets its own bound
             time.sleep(poll_seconds)
 
+    def at_home(self, key: str) -> list[str]:
+        return [r.id for r in self.homeport.beta.threads.runs.list(key, limit=PAGE)]
+
 
 def _item_body(item: dict[str, Any]) -> dict[str, Any] | None:
     kind = item.get("type")
@@ -188,3 +201,62 @@ class ConversationTranscript:
         # The Responses API lists no responses by conversation: items are copied as they stand,
         # and items added until every replica follows the move are copied after it.
         return Drained(0, 0)
+
+    def at_home(self, key: str) -> list[str]:
+        return []  # its responses stay readable on homeport through their own pins
+
+
+CARRIER_INSTRUCTIONS = (
+    "This conversation has moved to a new server. Reply with the single word OK; the user's "
+    "next message follows."
+)
+
+
+class ChainTranscript:
+    """A response chain: its transcript, and the managed response that carries it on.
+
+    The carrier's own answer (asked to be a bare "OK", at most 16 tokens) follows the transcript
+    in the chain's history on the managed side: one short assistant turn the client never saw.
+    """
+
+    kind = "response"
+
+    def __init__(self, homeport: openai.OpenAI, managed: openai.OpenAI) -> None:
+        self.homeport = homeport
+        self.managed = managed
+
+    def read(self, last: str) -> Source:
+        """The chain ending at ``last``: entries are ``(response ID, item body)``."""
+        chain = []
+        current: str | None = last
+        while current:
+            response = self.homeport.responses.retrieve(current)
+            chain.append(response)
+            current = response.previous_response_id
+        entries: list[tuple[str, dict[str, Any]]] = []
+        skipped = 0
+        for response in reversed(chain):
+            given = self.homeport.responses.input_items.list(response.id, order="asc", limit=PAGE)
+            for item in [*given, *response.output]:
+                body = _item_body(_dump(item))
+                if body is None:
+                    skipped += 1
+                else:
+                    entries.append((response.id, body))
+        newest = chain[0]
+        container: dict[str, Any] = {"model": newest.model}
+        if newest.tools:
+            container["tools"] = [_dump(t) for t in newest.tools]
+            container["tool_choice"] = "none"
+        return Source(container, entries, skipped)
+
+    def carry(self, source: Source) -> str:
+        """A stored response on the managed side whose history is the transcript; its ID."""
+        created = self.managed.responses.create(
+            input=[body for _, body in source.entries],  # type: ignore[misc]
+            instructions=CARRIER_INSTRUCTIONS,
+            max_output_tokens=16,
+            store=True,
+            **source.container,
+        )
+        return created.id

@@ -5,13 +5,14 @@ written once, before the ID it names is returned to any client. It changes only 
 evacuation moves its conversation to the managed side: then its ``epoch`` takes the rollout's new
 pins epoch (``rollout_state.pins_epoch``), which tells every replica to re-read it, and
 ``gateway_id_map`` holds the managed side's IDs for the conversation's homeport IDs.
+``gateway_replay`` is the shadow copies' memory, shared by every replica's shadow worker.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, Index, String, Text
+from sqlalchemy import Boolean, Float, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from homeport.store.models.base import Base, Json, SeqMixin, now
@@ -34,11 +35,17 @@ class GatewayPin(SeqMixin, Base):
     # 0, or the pins epoch at which the conversation moved to the managed side (its ID map then
     # applies to every request naming it, and to objects created in it afterwards).
     epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Created while the gateway was shadowing it to homeport: a copy of it is (or was) on its way,
+    # so a replica's shadow worker waits for that copy before mirroring a later turn.
+    shadowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class GatewayIdMap(SeqMixin, Base):
     """An object of an evacuated conversation: its homeport ID and its ID on the managed side
-    (managed platforms assign their own IDs). ``kind``: thread, conversation, message, item."""
+    (managed platforms assign their own IDs). ``kind``: thread, conversation, message, item;
+    ``response``: the newest response of an evacuated chain and the managed response that carries
+    the chain on (continued there, read on homeport); ``run``: a run made on homeport before the
+    move, not recreated (``target_id`` = ``source_id``): requests naming it stay on homeport."""
 
     __tablename__ = "gateway_id_map"
     __table_args__ = (Index("ix_gateway_id_map_conversation", "conversation", "seq"),)
@@ -47,6 +54,28 @@ class GatewayIdMap(SeqMixin, Base):
     target_id: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(32))
     conversation: Mapped[str] = mapped_column(String(128))  # the pin's conversation key
+
+
+class GatewayReplay(SeqMixin, Base):
+    """What a shadow copy left for the conversation's later copies, on any replica: keyed by the
+    primary's ID (an object the copy created or extended, or the answer whose tool calls it
+    saw), the candidate's own ID for it when they differ, the two sides' function calls of that
+    answer (``{"primary": [[id, name, arguments], ...], "candidate": [...]}``), and ``broken``
+    when the candidate does not hold it. A row's existence says the copy is finished. Rows expire
+    (``expires_at``, refreshed by every later turn) and are deleted by the shadow workers."""
+
+    __tablename__ = "gateway_replay"
+    __table_args__ = (
+        UniqueConstraint("gateway", "key"),
+        Index("ix_gateway_replay_expiry", "expires_at"),
+    )
+
+    gateway: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(128))
+    candidate_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    calls: Mapped[dict[str, Any] | None] = mapped_column(Json, default=None)
+    broken: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[float] = mapped_column(Float)
 
 
 class GatewayObject(SeqMixin, Base):

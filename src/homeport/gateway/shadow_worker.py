@@ -1,0 +1,98 @@
+"""The shadow worker process: ``python -m homeport.gateway.shadow_worker`` (the gateway starts it).
+
+Each gateway replica runs one. It reads the gateway's config (one JSON line) and then handed-off
+exchanges (``handoff`` frames) from stdin, and does all the shadow work there: the copy to the
+candidate, tool-output replay through the replay maps in the store, answer pairs to the sink. Its
+observations go back up stdout as report lines. End of input (the gateway stopping, or dying)
+drains the queue for a few seconds and exits; an interrupt from the terminal is left to the
+gateway, which closes the pipe. It runs at a lower CPU priority (``NICENESS``): on a busy host
+the served traffic goes first, and the bounded queue takes up the difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+import uvloop
+
+from homeport.gateway.config import GatewayConfig
+from homeport.gateway.handoff import HEADER_SIZE, Reports, body_sizes, decode
+from homeport.gateway.pairs import PairQueue, load_sink
+from homeport.gateway.replaymaps import ReplayMaps
+from homeport.gateway.seams import Upstream
+from homeport.gateway.shadow import ShadowDispatcher, job_of
+from homeport.gateway.upstream import Side
+from homeport.store.db import Database
+
+log = logging.getLogger("homeport.gateway.shadow_worker")
+
+REPORT_SECONDS = 0.05  # how often observations go up to the proxy
+EXPIRE_SECONDS = 3600.0  # how often expired replay-map rows are deleted
+NICENESS = 10  # added to the gateway's: background work yields the CPU to the proxy
+
+
+async def _report(reports: Reports, out: asyncio.WriteTransport) -> None:
+    while True:
+        await asyncio.sleep(REPORT_SECONDS)
+        lines = reports.take()
+        if lines:
+            out.write(lines)
+
+
+async def _expire(maps: ReplayMaps) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(maps.expire)
+        except Exception as exc:  # the next round tries again; reads ignore expired rows
+            log.warning("deleting expired replay maps failed: %s", exc)
+        await asyncio.sleep(EXPIRE_SECONDS)
+
+
+async def serve() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+    out, _ = await loop.connect_write_pipe(asyncio.Protocol, sys.stdout.buffer)
+    config = GatewayConfig.model_validate_json(await reader.readline())
+    db = Database(config.database_url)
+    reports = Reports()
+    maps = ReplayMaps(db, config.name, config.shadow.replay_ttl_seconds)
+    pairs = PairQueue(load_sink(config.shadow, db, config.name), config.shadow, reports)
+    candidate = Side(Upstream.HOMEPORT, config.homeport)
+    dispatcher = ShadowDispatcher(candidate, config.shadow, reports, pairs, maps)
+    pairs.start()
+    dispatcher.start()
+    background = [asyncio.create_task(_report(reports, out)), asyncio.create_task(_expire(maps))]
+    try:
+        while True:
+            try:
+                header = await reader.readexactly(HEADER_SIZE)
+                rest = await reader.readexactly(body_sizes(header))
+            except asyncio.IncompleteReadError:
+                break  # the gateway closed the pipe
+            dispatcher.submit(job_of(decode(header, rest)))
+    finally:
+        await dispatcher.stop()
+        await pairs.stop()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        out.write(reports.take())
+        out.close()
+        await candidate.close()
+        db.dispose()
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(NICENESS)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    uvloop.run(serve())
+
+
+if __name__ == "__main__":
+    main()
