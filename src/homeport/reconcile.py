@@ -136,7 +136,7 @@ def _expected(part: str, record: Record) -> dict[str, Any]:
 
 
 def _key(part: str) -> tuple[str, ...]:
-    return ("vector_store_id", "id") if part == "vector_store_files" else ("id",)
+    return rows.KEYS.get(part, ("id",))
 
 
 def _batches(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
@@ -258,7 +258,7 @@ def _queries(reader: BundleReader, per_store: int) -> dict[str, list[tuple[str, 
         if len(chosen) >= per_store or not record or not content:
             continue
         try:
-            words = parse(reader.read_blob(content), record.get("filename") or "").split()
+            words = parse(reader.read_blob(content), rows.filename(record)).split()
         except ParseError:
             continue
         middle = max(0, len(words) // 2 - QUERY_WORDS // 2)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from homeport.bundle import open_bundle
+from homeport.bundle import BundleError, BundleWriter, open_bundle
 from homeport.config import Settings
 from homeport.importer import import_bundle
 from homeport.reconcile import reconcile
@@ -105,3 +105,20 @@ def test_import_killed_at_random_points_ends_complete(
         text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_damaged_part_is_named_and_nothing_of_it_is_written(
+    tmp_path: Path, services: Services, settings: Settings
+) -> None:
+    folder = tmp_path / "bundle"
+    with BundleWriter(folder, source={"kind": "test"}) as writer:
+        writer.write("conversations", {"id": "thread_1", "created_at": 1})
+        for n in range(3):
+            writer.write("items", {"id": f"msg_{n}", "conversation_id": "thread_1"})
+    items = folder / "items.jsonl"
+    lines = items.read_bytes().splitlines(keepends=True)
+    lines[1] = b"{" + b"x" * (len(lines[1]) - 2) + b"\n"  # same size: only the parse can tell
+    items.write_bytes(b"".join(lines))
+    with open_bundle(folder) as reader, pytest.raises(BundleError, match=r"items\.jsonl"):
+        import_bundle(reader, services.db, settings, embed=False)
+    assert _counts(services)["items"] == 0

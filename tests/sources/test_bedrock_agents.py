@@ -1,6 +1,6 @@
 """bedrock-agents on botocore's own service models: every call and response is checked against
-the published API shapes by ``Stubber`` (moto does not implement action groups, aliases or
-data sources)."""
+the published API shapes by ``Stubber``. Action groups, aliases and data sources are here only:
+moto does not implement them (test_bedrock_moto.py runs what it does implement)."""
 
 from __future__ import annotations
 

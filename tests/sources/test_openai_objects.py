@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from homeport.bundle import FLAG_AGENT_MISSING, FLAG_BYTES_UNAVAILABLE, open_bundle, verify_bundle
@@ -189,3 +192,66 @@ def test_bad_options_name_the_key() -> None:
         make_source("openai-objects", {})
     with pytest.raises(SourceError, match="unknown source 'nope'"):
         make_source("nope", {})
+
+
+_MEASURE = """
+import resource, sys
+from pathlib import Path
+import homeport.sources.openai_objects
+from homeport.sources.base import make_source, run_export
+
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+run_export(make_source("openai-objects", {"path": Path(sys.argv[1])}), Path(sys.argv[2]))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def _large_list_page(path: Path, messages: int, size: int) -> None:
+    """A list page of ``messages`` messages of ``size`` characters each, newest first."""
+    with path.open("wb") as out:
+        out.write(b'{"object": "list", "data": [')
+        for n in range(messages):
+            stamp = 1_740_000_000 + messages - n
+            text = f"message {n} " + "x" * size
+            message = {
+                "id": f"msg_{n:08d}",
+                "object": "thread.message",
+                "created_at": stamp,
+                "thread_id": "thread_big",
+                "role": "user",
+                "content": [{"type": "text", "text": {"value": text, "annotations": []}}],
+                "assistant_id": None,
+                "run_id": None,
+                "attachments": [],
+                "metadata": {},
+            }
+            out.write((b"," if n else b"") + orjson.dumps(message))
+        out.write(b'], "first_id": "msg_00000000", "has_more": false}')
+
+
+def test_a_large_json_file_is_streamed(tmp_path: Path) -> None:
+    """40 MB in one list page: the export's peak memory grows by far less than the file (a
+    whole-file load holds the bytes and the parsed objects: more than twice the file)."""
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    big = dump / "messages.json"
+    _large_list_page(big, messages=80, size=1 << 19)
+    measured = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(dump), str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    growth_kb = int(measured.stdout.split()[-1])
+    assert growth_kb * 1024 < big.stat().st_size / 2
+    items = _records(tmp_path / "b", "items")
+    assert [r["id"] for r in items] == [f"msg_{n:08d}" for n in reversed(range(80))]
+    assert len(items[0]["content"][0]["text"]["value"]) == len("message 79 ") + (1 << 19)
+
+
+def test_invalid_json_is_named(tmp_path: Path) -> None:
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "messages.json").write_text('{"object": "list", "data": [{"id": "msg_1", ')
+    with pytest.raises(SourceError, match=r"messages.json: not valid JSON"):
+        run_export(make_source("openai-objects", {"path": dump}), tmp_path / "b")

@@ -106,6 +106,16 @@ class BundleReader:
                 except orjson.JSONDecodeError as exc:
                     raise BundleError(f"{part}.jsonl line {number} is not valid JSON") from exc
 
+    def lines(self, part: str) -> Iterator[bytes]:
+        """Every record of ``part`` as its JSON line (without the newline), unparsed: for
+        readers that hand the JSON on as it is (the importer lets the database parse it)."""
+        check_part(part)
+        if part not in self.manifest.parts:
+            return
+        with self._plain(part) as handle:
+            for line in handle:
+                yield line.rstrip(b"\n")
+
     def parts(self) -> list[str]:
         """The parts this bundle holds, in load order (parents first)."""
         return [part for part in PARTS if part in self.manifest.parts]

@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from homeport.audit import CostAssumptions, build_report, write_report
-from homeport.bundle import load_key, open_bundle
 from homeport.cli.common import console, print_json, settings
-from homeport.config import ConfigError
 
 
 def audit(
@@ -30,6 +27,10 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Audit an exported managed deployment and write the report (HTML, Markdown, JSON)."""
+    from homeport.audit import CostAssumptions, build_report, write_report
+    from homeport.bundle import load_key, open_bundle
+    from homeport.config import ConfigError
+
     try:
         config = settings()
     except ConfigError:

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from homeport.bundle import load_key, new_key, open_bundle, pack, verify_bundle
 from homeport.cli.common import console, fail, print_json
 
 app = typer.Typer(help="Bundles: the format exports are written in.", no_args_is_help=True)
@@ -22,6 +21,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 @app.command("verify")
 def verify_cmd(bundle: BundleArg, key_file: KeyOption = None, as_json: JsonOption = False) -> None:
     """Check every checksum, count and blob of a bundle; exit 1 if anything is wrong."""
+    from homeport.bundle import load_key, open_bundle, verify_bundle
+
     with open_bundle(bundle, key=load_key(key_file)) as reader:
         report = verify_bundle(reader)
     if as_json:
@@ -39,6 +40,8 @@ def verify_cmd(bundle: BundleArg, key_file: KeyOption = None, as_json: JsonOptio
 @app.command("info")
 def info_cmd(bundle: BundleArg, as_json: JsonOption = False) -> None:
     """Show a bundle's manifest: source, times, counts (no key needed)."""
+    from homeport.bundle import open_bundle
+
     with open_bundle(bundle) as reader:
         manifest = reader.manifest
     if as_json:
@@ -56,6 +59,8 @@ def pack_cmd(
     archive: Annotated[Path, typer.Argument(help="The archive to write (.tar or .tar.gz).")],
 ) -> None:
     """Write a bundle folder as one archive."""
+    from homeport.bundle import pack
+
     pack(bundle, archive)
     console.print(f"wrote {archive}")
 
@@ -66,6 +71,8 @@ def keygen_cmd(
     force: Annotated[bool, typer.Option(help="Overwrite an existing key file.")] = False,
 ) -> None:
     """Write a random 256-bit bundle key (hex), readable by its owner only."""
+    from homeport.bundle import new_key
+
     if key_file.exists() and not force:
         raise fail(f"{key_file} exists: pass --force to overwrite it (the old key is lost)")
     key_file.touch(mode=0o600, exist_ok=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
 from rich.console import Console
 
-from homeport.config import Settings, load_settings
+if TYPE_CHECKING:
+    from homeport.config import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -23,6 +24,8 @@ state = CliState()
 
 
 def settings(**overrides: Any) -> Settings:
+    from homeport.config import load_settings
+
     return load_settings(state.config_path, **overrides)
 
 

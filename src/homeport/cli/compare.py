@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from homeport.bundle import BundleError, load_key, open_bundle
 from homeport.cli.common import console, fail, print_json, settings
-from homeport.compare.deps import build_dependencies
-from homeport.compare.offline import OfflineComparison, read_results
-from homeport.compare.pipeline import Pipeline
-from homeport.compare.records import record_offline
-from homeport.compare.replay import OpenAITarget, Protocol_
-from homeport.compare.report import build_report, write_report
-from homeport.compare.transcripts import BundleRecords, StoreRecords, Transcript, load_transcripts
-from homeport.config import Settings
+from homeport.compare.protocols import Protocol_
 from homeport.errors import InvalidRequest
-from homeport.store.db import Database
+
+if TYPE_CHECKING:
+    from homeport.compare.transcripts import Transcript
+    from homeport.config import Settings
 
 
 def _key(value: str | None, env: str) -> str:
@@ -37,6 +32,10 @@ def _transcripts(
     agent: str | None,
     limit: int | None,
 ) -> list[Transcript]:
+    from homeport.bundle import load_key, open_bundle
+    from homeport.compare.transcripts import BundleRecords, StoreRecords, load_transcripts
+    from homeport.store.db import Database
+
     if bundle is None:
         db = Database(config.database_url)
         try:
@@ -97,6 +96,15 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Replay recorded conversations against a candidate, turn by turn, and report equivalence."""
+    from homeport.bundle import BundleError
+    from homeport.compare.deps import build_dependencies
+    from homeport.compare.offline import OfflineComparison, read_results
+    from homeport.compare.pipeline import Pipeline
+    from homeport.compare.records import record_offline
+    from homeport.compare.replay import OpenAITarget
+    from homeport.compare.report import build_report, write_report
+    from homeport.store.db import Database
+
     config = settings()
     try:
         transcripts = _transcripts(config, bundle, key_file, agent, limit)

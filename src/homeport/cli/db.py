@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from homeport.cli.common import print_json, settings
-from homeport.store.db import Database
-from homeport.store.migrate import current_revisions, head_revisions, upgrade
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -18,6 +16,9 @@ def upgrade_cmd(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads",
 ) -> None:
     """Migrate the database to the latest schema (or REVISION)."""
+    from homeport.store.db import Database
+    from homeport.store.migrate import current_revisions, upgrade
+
     db = Database(settings().database_url)
     try:
         upgrade(db.engine, revision)
@@ -29,6 +30,9 @@ def upgrade_cmd(
 @app.command("status")
 def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the schema revision of the database and of this homeport."""
+    from homeport.store.db import Database
+    from homeport.store.migrate import current_revisions, head_revisions
+
     db = Database(settings().database_url)
     try:
         current, heads = sorted(current_revisions(db.engine)), sorted(head_revisions(db.engine))

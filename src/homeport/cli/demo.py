@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 
 from homeport.cli.common import print_json
-from homeport.demo import run_demo
 
 
 class DemoModel(StrEnum):
@@ -34,6 +33,8 @@ def demo(
 
     SQLite, local embeddings, a local model: no API keys, no network. Everything is stopped after.
     """
+    from homeport.demo import run_demo
+
     console = Console(stderr=True) if as_json else Console()
     summary = run_demo(model=model.value, threads=threads, console=console, keep=keep)
     if as_json:

@@ -8,10 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from homeport.bundle import load_key
 from homeport.cli.common import console, fail, print_json
 from homeport.cli.progress import bars
-from homeport.sources.base import available_sources, make_source, run_export
+from homeport.sources.registry import available_sources
 
 
 def _options(values: list[str], options_file: Path | None, rate: float | None) -> dict[str, Any]:
@@ -52,6 +51,9 @@ def export(
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Export every agent, conversation, file and knowledge base of a platform into a bundle."""
+    from homeport.bundle import load_key
+    from homeport.sources.base import make_source, run_export
+
     platform = make_source(source, _options(set_, options_file, rate))
     with bars(enabled=not as_json) as progress:
         manifest = run_export(

@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from homeport.gateway.config import load_gateway_config
 from homeport.gateway.seams import Mode
-from homeport.gateway.server import serve_gateway
-from homeport.logs import configure_logging
 
 
 def gateway(
@@ -20,6 +17,10 @@ def gateway(
     mode: Annotated[Mode | None, typer.Option(help="Initial mode (overrides the file).")] = None,
 ) -> None:
     """Serve the gateway: passthrough, shadow, sticky canary or full, per the routing state."""
+    from homeport.gateway.config import load_gateway_config
+    from homeport.gateway.server import serve_gateway
+    from homeport.logs import configure_logging
+
     overrides = {
         k: v for k, v in {"host": host, "port": port, "mode": mode}.items() if v is not None
     }

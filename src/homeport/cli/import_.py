@@ -7,12 +7,8 @@ from typing import Annotated
 
 import typer
 
-from homeport.bundle import load_key, open_bundle
 from homeport.cli.common import console, print_json, settings
 from homeport.cli.progress import bars
-from homeport.importer import import_bundle
-from homeport.services import Services
-from homeport.store.bootstrap import prepare_database
 
 
 def import_(
@@ -29,6 +25,11 @@ def import_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Load a bundle into the store; safe to run again, and to rerun after a crash."""
+    from homeport.bundle import load_key, open_bundle
+    from homeport.importer import import_bundle
+    from homeport.services import Services
+    from homeport.store.bootstrap import prepare_database
+
     config = settings()
     services = Services.from_settings(config)
     try:
@@ -52,3 +53,8 @@ def import_(
     console.print(f"imported into '{report.project}': {written} new of {total} records")
     if report.ingestion:
         console.print(f"vector store files: {report.ingestion}")
+    if report.parsed_text_only:
+        console.print(
+            f"{len(report.parsed_text_only)} files imported as the platform's parsed text "
+            "(their bytes were not to be had): see parsed_text_only in --json"
+        )

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from homeport.cli.common import console, print_json, settings
-from homeport.services import Services
-from homeport.store import keys as key_store
-from homeport.store.bootstrap import prepare_database
+
+if TYPE_CHECKING:
+    from homeport.services import Services
 
 app = typer.Typer(help="API keys.", no_args_is_help=True)
 
 
 def _services() -> Services:
+    from homeport.services import Services
+    from homeport.store.bootstrap import prepare_database
+
     services = Services.from_settings(settings())
     prepare_database(services)
     return services
@@ -29,6 +32,8 @@ def create(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create an API key and print its secret (shown only this once)."""
+    from homeport.store import keys as key_store
+
     services = _services()
     project_name = project or services.settings.default_project
     with services.db.session() as session:
@@ -44,6 +49,8 @@ def create(
 @app.command("list")
 def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List API keys (never their secrets)."""
+    from homeport.store import keys as key_store
+
     services = _services()
     with services.db.session() as session:
         rows = [
@@ -78,6 +85,8 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_...).")]) -> None:
     """Revoke a key; requests with it fail within seconds."""
+    from homeport.store import keys as key_store
+
     services = _services()
     with services.db.session() as session:
         key_store.revoke(session, key_id)

@@ -9,25 +9,18 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
 
 from homeport.cli.common import console, err_console, fail, print_json, settings
-from homeport.knowledge import files, stores
-from homeport.knowledge.blobs import blob_store
-from homeport.knowledge.chunking import resolve_strategy
-from homeport.knowledge.embeddings import embedder_name, get_embedder
-from homeport.knowledge.ingest import Ingestor, claim
-from homeport.knowledge.search import search
-from homeport.knowledge.worker import ingestor, worker_id
-from homeport.services import Services
-from homeport.store import keys
-from homeport.store.bootstrap import prepare_database
-from homeport.store.models.knowledge import StoredFile, VectorStore, VectorStoreFile
+
+if TYPE_CHECKING:
+    from homeport.knowledge.ingest import Ingestor
+    from homeport.services import Services
+    from homeport.store.models.knowledge import VectorStore
 
 app = typer.Typer(help="Files and vector stores: ingest and search.", no_args_is_help=True)
 
@@ -35,17 +28,26 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _services() -> Services:
+    from homeport.services import Services
+    from homeport.store.bootstrap import prepare_database
+
     services = Services.from_settings(settings())
     prepare_database(services)
     return services
 
 
 def _project(services: Services, name: str | None) -> str:
+    from homeport.store import keys
+
     with services.db.session() as session:
         return keys.ensure_project(session, name or services.settings.default_project).id
 
 
 def _find_store(services: Services, project_id: str, ref: str) -> VectorStore | None:
+    from sqlalchemy import select
+
+    from homeport.store.models.knowledge import VectorStore
+
     with services.db.session() as session:
         return session.scalar(
             select(VectorStore)
@@ -84,6 +86,13 @@ def _sha256(path: Path) -> str:
 def _queue(services: Services, store: VectorStore, paths: list[Path]) -> dict[str, Path]:
     """Upload and queue the files the store does not hold yet; returns file_id -> path of
     every given file (known ones included)."""
+    from sqlalchemy import select
+
+    from homeport.knowledge import files, stores
+    from homeport.knowledge.blobs import blob_store
+    from homeport.knowledge.chunking import resolve_strategy
+    from homeport.store.models.knowledge import StoredFile, VectorStoreFile
+
     with services.db.session() as session:
         held = {
             (name, sha): file_id
@@ -120,6 +129,9 @@ def _queue(services: Services, store: VectorStore, paths: list[Path]) -> dict[st
 def _drain(
     services: Services, store: VectorStore, worker: Ingestor, total: int, quiet: bool
 ) -> None:
+    from homeport.knowledge.ingest import claim
+    from homeport.knowledge.worker import worker_id
+
     owner = f"cli:{worker_id()}"
     lease = services.settings.knowledge.lease_seconds
     progress = Progress(
@@ -155,6 +167,13 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Index files into a vector store (resumable: indexed files are skipped)."""
+    from sqlalchemy import select
+
+    from homeport.knowledge import stores
+    from homeport.knowledge.embeddings import embedder_name
+    from homeport.knowledge.worker import ingestor
+    from homeport.store.models.knowledge import VectorStoreFile
+
     services = _services()
     try:
         project_id = _project(services, project)
@@ -219,6 +238,9 @@ def search_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Search a vector store (hybrid: vectors and keywords)."""
+    from homeport.knowledge.embeddings import get_embedder
+    from homeport.knowledge.search import search
+
     services = _services()
     try:
         store = _find_store(services, _project(services, project), store_ref)

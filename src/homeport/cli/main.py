@@ -23,7 +23,6 @@ from homeport.cli.import_ import import_
 from homeport.cli.reconcile import reconcile
 from homeport.cli.serve import serve
 from homeport.cli.worker import worker
-from homeport.config import DEFAULT_CONFIG_FILE, STARTER_CONFIG, ConfigError
 from homeport.errors import HomeportError
 
 app = typer.Typer(
@@ -63,12 +62,16 @@ def _root(
 
 @app.command(rich_help_panel=SETUP)
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path(
-        DEFAULT_CONFIG_FILE
-    ),
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Where to write the starter config [default: homeport.toml]."),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter homeport.toml."""
+    from homeport.config import DEFAULT_CONFIG_FILE, STARTER_CONFIG
+
+    path = path or Path(DEFAULT_CONFIG_FILE)
     if path.exists() and not force:
         err_console.print(f"[red]error:[/red] {path} exists: pass --force to overwrite it")
         raise typer.Exit(1)
@@ -79,6 +82,10 @@ def init(
 def main() -> None:
     try:
         app()
-    except (HomeportError, ConfigError) as exc:
+    except Exception as exc:
+        from homeport.config import ConfigError  # here: ``--help`` never loads the settings
+
+        if not isinstance(exc, HomeportError | ConfigError):
+            raise
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None

@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from homeport.bundle import load_key, open_bundle
 from homeport.cli.common import console, print_json, settings
-from homeport.reconcile import reconcile as run_reconcile
-from homeport.store.db import Database
 
 
 def reconcile(
@@ -23,6 +20,10 @@ def reconcile(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Compare counts, content checksums, message order and search; exit 1 on any difference."""
+    from homeport.bundle import load_key, open_bundle
+    from homeport.reconcile import reconcile as run_reconcile
+    from homeport.store.db import Database
+
     config = settings()
     db = Database(config.database_url)
     try:

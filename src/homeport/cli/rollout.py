@@ -8,26 +8,19 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
 from homeport.cli.common import console, print_json, settings
 from homeport.cli.progress import bars
-from homeport.compare.deps import build_dependencies
-from homeport.compare.pipeline import Pipeline
-from homeport.rollout.collect import StoreEvidence
-from homeport.rollout.controller import CONTROLLER, Controller
-from homeport.rollout.evacuate import EvacuationResult, Evacuator
-from homeport.rollout.metrics import RolloutCollector
-from homeport.rollout.report import render_rollout_html
-from homeport.rollout.state import COMPLETED, ROLLED_BACK, current, decision_dict, decisions
-from homeport.services import Services
-from homeport.store.bootstrap import prepare_database
+
+if TYPE_CHECKING:
+    from homeport.rollout.controller import Controller
+    from homeport.rollout.evacuate import EvacuationResult
 
 app = typer.Typer(
     help="Cut over step by step, with gates and automatic rollback.", no_args_is_help=True
@@ -42,10 +35,19 @@ Reason = Annotated[str, typer.Option(help="Why (goes to the audit log).")]
 def _controller(
     gateway: str,
     *,
-    actor: str = CONTROLLER,
+    actor: str | None = None,
     limit: int | None = None,
     show_progress: bool = True,
 ) -> Iterator[Controller]:
+    from homeport.compare.deps import build_dependencies
+    from homeport.compare.pipeline import Pipeline
+    from homeport.rollout.collect import StoreEvidence
+    from homeport.rollout.controller import CONTROLLER, Controller
+    from homeport.rollout.evacuate import Evacuator
+    from homeport.services import Services
+    from homeport.store.bootstrap import prepare_database
+
+    who = actor or CONTROLLER
     services = Services.from_settings(settings())
     prepare_database(services)
     # Shadow pairs are scored by the comparators ``homeport compare`` uses by default, so they
@@ -61,7 +63,7 @@ def _controller(
                 services.db,
                 gateway,
                 plan.evacuation,
-                actor=actor,
+                actor=who,
                 progress=lambda stage, done, total: progress.update(
                     f"evacuate: {stage}", done, total
                 ),
@@ -77,6 +79,8 @@ def _controller(
 
 
 def status_data(controller: Controller, history: int = 10) -> dict[str, Any]:
+    from homeport.rollout.state import current, decision_dict, decisions
+
     row = current(controller.db, controller.rollout_id)
     plan = controller.plan
     log = decisions(controller.db, controller.rollout_id, history)
@@ -148,6 +152,8 @@ def _num(value: Any) -> str:
 
 
 def _act(gateway: str, action: str, reason: str, actor: str | None, as_json: bool) -> None:
+    from homeport.rollout.state import decision_dict
+
     who = actor or getpass.getuser()
     with _controller(gateway, actor=who, show_progress=not as_json) as controller:
         decision = getattr(controller, action)(who, reason)
@@ -215,6 +221,8 @@ def evacuate_cmd(
 ) -> None:
     """After a rollback: move conversations pinned to homeport to the managed side by replaying
     their transcripts (resumable: a rerun continues where the last one stopped)."""
+    from homeport.rollout.state import decision_dict
+
     who = actor or getpass.getuser()
     with _controller(gateway, actor=who, limit=limit, show_progress=not as_json) as controller:
         decision = controller.evacuate_pinned(who, reason)
@@ -234,6 +242,11 @@ def run_cmd(
     as_json: Json = False,
 ) -> None:
     """The controller loop: check the gates every interval until complete or rolled back."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from homeport.rollout.metrics import RolloutCollector
+    from homeport.rollout.state import COMPLETED, ROLLED_BACK, current, decision_dict
+
     with _controller(gateway, show_progress=not as_json) as controller:
         if metrics_port is not None:
             registry = CollectorRegistry()
@@ -261,6 +274,8 @@ def report_cmd(
     ),
 ) -> None:
     """An HTML report per step: gate values at each check, decisions, worst differences."""
+    from homeport.rollout.report import render_rollout_html
+
     with _controller(gateway) as controller:
         out.write_text(render_rollout_html(controller.db, gateway, step), encoding="utf-8")
     console.print(f"wrote {out}", highlight=False)

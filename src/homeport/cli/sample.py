@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from homeport.cli.common import print_json
-from homeport.sample import generate
 
 app = typer.Typer(
     help="The sample managed deployment used by the demo and tests.", no_args_is_help=True
@@ -23,6 +22,8 @@ def create(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Write the sample deployment: 3 assistants, files, a vector store, threads, runs, steps."""
+    from homeport.sample import generate
+
     summary = generate(out_dir, threads=threads, seed=seed)
     if as_json:
         print_json(summary.as_dict())

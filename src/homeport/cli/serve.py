@@ -5,11 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from homeport.api.app import create_app
 from homeport.cli.common import settings
-from homeport.logs import configure_logging
 
 
 def serve(
@@ -17,6 +14,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
 ) -> None:
     """Serve the API."""
+    import uvicorn
+
+    from homeport.api.app import create_app
+    from homeport.logs import configure_logging
+
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     config = settings(**overrides)
     configure_logging(config.log_level, config.log_json)

@@ -7,17 +7,15 @@ for a grace period and fail the rest honestly.
 
 from __future__ import annotations
 
-import asyncio
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from homeport.cli.common import print_json, settings
-from homeport.knowledge.worker import IngestWorker
-from homeport.logs import configure_logging
-from homeport.services import Services
-from homeport.store.bootstrap import prepare_database
+
+if TYPE_CHECKING:
+    from homeport.services import Services
 
 
 def worker(
@@ -29,6 +27,12 @@ def worker(
     ] = False,
 ) -> None:
     """Execute queued runs until stopped (Ctrl-C)."""
+    import asyncio
+
+    from homeport.logs import configure_logging
+    from homeport.services import Services
+    from homeport.store.bootstrap import prepare_database
+
     config = settings()
     if concurrency is not None:
         config = config.model_copy(
@@ -43,6 +47,10 @@ def worker(
 
 
 async def _work(services: Services) -> str:
+    import asyncio
+
+    from homeport.knowledge.worker import IngestWorker
+
     engine = services.engine
     assert engine is not None
     stop = asyncio.Event()

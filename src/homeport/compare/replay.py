@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
-
-import openai
+from typing import Any, Protocol
 
 from homeport.compare.answers import Answer, ToolCall
+from homeport.compare.protocols import Protocol_
 from homeport.compare.transcripts import AgentSpec, Exchange, Record
-
-Protocol_ = Literal["responses", "chat"]
 
 
 class Target(Protocol):
@@ -103,6 +100,8 @@ def chat_messages(agent: AgentSpec, items: tuple[Record, ...]) -> list[dict[str,
 
 
 def _error(exc: Exception) -> str:
+    import openai
+
     if isinstance(exc, openai.APIStatusError):
         return f"http {exc.status_code}"
     if isinstance(exc, openai.APITimeoutError):
@@ -125,6 +124,8 @@ class OpenAITarget:
     max_output_tokens: int | None = None  # a cap on each answer (None: the target's own limit)
 
     def __post_init__(self) -> None:
+        import openai  # here, not at the top: the CLI starts without the SDK loaded
+
         self.client = openai.OpenAI(
             base_url=self.base_url,
             api_key=self.api_key,
@@ -133,6 +134,8 @@ class OpenAITarget:
         )
 
     def answer(self, agent: AgentSpec, exchange: Exchange) -> Answer:
+        import openai
+
         started = time.perf_counter()
         try:
             if self.protocol == "chat":

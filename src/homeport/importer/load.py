@@ -1,11 +1,13 @@
 """``homeport import``: a bundle into the store, with the platform's IDs and timestamps.
 
-Parts load parents first, each in batches; every batch is one transaction of Core
-``executemany`` inserts that skip rows already present. So running an import twice changes
-nothing, and an import killed at any point (even SIGKILL) and run again ends complete with no
-duplicates: committed batches are skipped row by row, the rest is written. Items are inserted in
-bundle order, which is each conversation's order, so the store's (created_at, seq) order is the
-platform's. Then imported vector store files are parsed and embedded with the local model.
+Parts load parents first, each in batches; every batch is one transaction of inserts that skip
+rows already present (``bulk``: parts mapped field by field go to the database as the bundle's
+JSON lines, unparsed; files and vector stores as rows built here). So running an import twice
+changes nothing, and an import killed at any point (even SIGKILL) and run again ends complete
+with no duplicates: committed batches are skipped row by row, the rest is written. Items are
+inserted in bundle order, which is each conversation's order, so the store's (created_at, seq)
+order is the platform's. Then imported vector store files are parsed and embedded with the local
+model.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
-from homeport.bundle import BundleReader, Record
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+from homeport.bundle import BundleError, BundleReader, Record
 from homeport.config import Settings
 from homeport.importer import knowledge, rows
-from homeport.importer.bulk import insert_missing
+from homeport.importer.bulk import insert_lines, insert_missing
 from homeport.knowledge.blobs import blob_store
 from homeport.store.db import Database
 from homeport.store.keys import ensure_project
@@ -37,10 +41,12 @@ ORDER = (
     "items",
     "runs",
     "run_steps",
+    "memories",
 )
-NOT_STORED = ("tools", "memories")
-"""Kept in the bundle only: tools live in ``agents.tools``; memories have no table yet."""
+NOT_STORED = ("tools",)
+"""Kept in the bundle only: tools live in ``agents.tools``."""
 BATCH = 5000
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,6 +56,8 @@ class ImportReport:
     inserted: dict[str, int] = field(default_factory=dict)
     not_stored: dict[str, int] = field(default_factory=dict)
     ingestion: dict[str, int] = field(default_factory=dict)
+    parsed_text_only: list[str] = field(default_factory=list)
+    """Files imported as the platform's parsed text (their bytes were not to be had)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +66,7 @@ class ImportReport:
             "inserted": self.inserted,
             "not_stored": self.not_stored,
             "ingestion": self.ingestion,
+            "parsed_text_only": self.parsed_text_only,
         }
 
 
@@ -75,7 +84,7 @@ def _without_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _batches(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+def _batches(records: Iterator[T], size: int) -> Iterator[list[T]]:
     while batch := list(islice(records, size)):
         yield batch
 
@@ -109,17 +118,54 @@ class _Loader:
 
     def part(self, part: str, batch_size: int, progress: Progress | None) -> int:
         """Load one part; returns how many rows were new."""
+        table = rows.TABLES[part][0]
+        if part in rows.MAPPED:
+            constants = {"project_id": self.project_id}
+            return self._load(
+                part,
+                self.reader.lines(part),
+                lambda conn, batch: _lines(conn, part, table, batch, constants),
+                batch_size,
+                progress,
+            )
+        return self._load(
+            part,
+            self.reader.records(part),
+            lambda conn, batch: insert_missing(conn, table, self._rows(conn, part, batch)),
+            batch_size,
+            progress,
+        )
+
+    def _load(
+        self,
+        part: str,
+        source: Iterator[T],
+        insert: Callable[[Any, list[T]], int],
+        batch_size: int,
+        progress: Progress | None,
+    ) -> int:
+        """Each batch of ``source`` inserted in its own transaction."""
         total = self.reader.count(part)
         inserted = done = 0
-        for batch in _batches(self.reader.records(part), batch_size):
+        for batch in _batches(source, batch_size):
             with self.db.engine.begin() as conn:
-                inserted += insert_missing(
-                    conn, rows.TABLES[part][0], self._rows(conn, part, batch)
-                )
+                inserted += insert(conn, batch)
             done += len(batch)
             if progress is not None:
                 progress(part, done, total)
         return inserted
+
+
+def _lines(conn: Any, part: str, table: str, lines: list[bytes], constants: rows.Row) -> int:
+    """``insert_lines``, with a line the database cannot read named as the bundle's fault."""
+    try:
+        return insert_lines(conn, part, table, lines, constants)
+    except (DataError, IntegrityError, OperationalError) as exc:
+        if isinstance(exc, OperationalError) and "JSON" not in str(exc.orig):
+            raise
+        raise BundleError(
+            f"{part}.jsonl cannot be imported ({exc.orig}): check it with 'homeport bundle verify'"
+        ) from exc
 
 
 def import_bundle(
@@ -139,9 +185,10 @@ def import_bundle(
     report = ImportReport(project=name)
     loader = _Loader(reader, db, settings, project_id)
     with _without_gc():
-        for part in ORDER:
+        for part in (p for p in ORDER if p in reader.parts()):
             report.records[part] = reader.count(part)
             report.inserted[part] = loader.part(part, batch_size, progress)
+    report.parsed_text_only = [r["id"] for r in reader.records("files") if rows.parsed_text_only(r)]
     for part in NOT_STORED:
         if reader.count(part):
             report.not_stored[part] = reader.count(part)

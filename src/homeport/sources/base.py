@@ -3,8 +3,9 @@
 A source is a small class with an ``Options`` model and one method, ``export(ctx)``, that
 writes records into the bundle through ``ctx`` and calls ``ctx.checkpoint(cursors)`` whenever
 the records so far form a consistent prefix. Built-in sources register through the same entry
-point group as third-party ones (``homeport.sources``), so a plugin adds a platform by
-declaring ``[project.entry-points."homeport.sources"] my-platform = "pkg.module:MySource"``.
+point group as third-party ones (``homeport.sources``, listed by ``registry``), so a plugin
+adds a platform by declaring
+``[project.entry-points."homeport.sources"] my-platform = "pkg.module:MySource"``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import importlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,14 +21,8 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from homeport.bundle import BundleReader, BundleWriter, Manifest, Record
 from homeport.sources.errors import SourceError
+from homeport.sources.registry import available_sources
 
-ENTRY_POINT_GROUP = "homeport.sources"
-BUILTIN: dict[str, str] = {
-    "assistants-api": "homeport.sources.assistants_api:AssistantsApiSource",
-    "openai-objects": "homeport.sources.openai_objects:OpenAIObjectsSource",
-    "openai-responses": "homeport.sources.openai_responses:OpenAIResponsesSource",
-    "bedrock-agents": "homeport.sources.bedrock_agents:BedrockAgentsSource",
-}
 CHECKPOINT_SECONDS = 2.0
 
 
@@ -117,14 +111,6 @@ class Source(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once the export ends."""
-
-
-def available_sources() -> dict[str, str]:
-    """Source kind -> ``module:Class`` for built-ins and installed plugins."""
-    found = dict(BUILTIN)
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        found[entry.name] = entry.value
-    return found
 
 
 def source_class(kind: str) -> type[Source]:

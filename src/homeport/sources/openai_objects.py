@@ -7,8 +7,11 @@ seen twice is exported once. File bytes are files named by the file's ID (option
 extension) under any ``file-contents/`` folder.
 
 The dump is read twice: first everything but messages, runs and steps is exported while those
-are indexed (IDs, timestamps and positions only, in a scratch SQLite file that is deleted at the
+are indexed (IDs, timestamps and positions, in a scratch SQLite file that is deleted at the
 end), then messages are written thread by thread in conversation order, then runs and steps.
+Memory stays flat however large a file: ``.jsonl`` files are read line by line, and ``.json``
+documents that are arrays or list pages are streamed element by element (ijson); an indexed
+object from a ``.json`` file is kept in the scratch index, since it cannot be sought again.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ijson
 import orjson
 
 from homeport.bundle import FLAG_AGENT_MISSING, Record
@@ -50,7 +54,7 @@ class OpenAIObjectsOptions(SourceOptions):
 
 class _Dump:
     """The dump's files and a reader that finds an object again by its position: (file number,
-    byte offset of its line or -1 for a whole JSON document, index inside that line/document)."""
+    byte offset of its line or -1 for a JSON document, index inside that line/document)."""
 
     def __init__(self, root: Path) -> None:
         if not root.is_dir():
@@ -65,7 +69,6 @@ class _Dump:
             if path.is_file() and CONTENTS_DIR in path.parts:
                 self.contents.setdefault(path.name, path)
                 self.contents.setdefault(path.stem, path)
-        self._cached: tuple[int, list[Any]] | None = None
         self._handles: dict[int, Any] = {}
 
     def objects(self) -> Iterator[tuple[tuple[int, int, int], dict[str, Any], bool]]:
@@ -79,23 +82,18 @@ class _Dump:
                                 yield (number, offset, index), obj, desc
                         offset += len(line)
             else:
-                for index, (obj, desc) in enumerate(_flatten(_loads(path.read_bytes(), path))):
+                for index, (obj, desc) in enumerate(_document(path)):
                     yield (number, -1, index), obj, desc
 
     def fetch(self, position: tuple[int, int, int]) -> dict[str, Any]:
+        """An object of a ``.jsonl`` line, read again at its offset."""
         number, offset, index = position
         path = self.files[number]
-        if offset >= 0:
-            if number not in self._handles:
-                self._handles[number] = path.open("rb")
-            handle = self._handles[number]
-            handle.seek(offset)
-            return list(_flatten(_loads(handle.readline(), path)))[index][0]
-        if self._cached is None or self._cached[0] != number:
-            objects = [obj for obj, _ in _flatten(_loads(path.read_bytes(), path))]
-            self._cached = (number, objects)
-        obj: dict[str, Any] = self._cached[1][index]
-        return obj
+        if number not in self._handles:
+            self._handles[number] = path.open("rb")
+        handle = self._handles[number]
+        handle.seek(offset)
+        return list(_flatten(_loads(handle.readline(), path)))[index][0]
 
     def close(self) -> None:
         for handle in self._handles.values():
@@ -107,6 +105,53 @@ def _loads(data: bytes, path: Path) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise SourceError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _document(path: Path) -> Iterator[tuple[dict[str, Any], bool]]:
+    """The API objects of a ``.json`` document (as ``_flatten`` finds them), an array's
+    elements and a list page's ``data`` streamed one at a time."""
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(64).lstrip()[:1]
+            handle.seek(0)
+            if start == b"[":
+                for element in ijson.items(handle, "item", use_float=True):
+                    yield from _flatten(element)
+                return
+            descending = _list_page(handle) if start == b"{" else None
+            handle.seek(0)
+            if descending is None:
+                yield from _flatten(_loads(handle.read(), path))
+                return
+            for element in ijson.items(handle, "data.item", use_float=True):
+                yield from _flatten(element, descending)
+    except ijson.JSONError as exc:
+        raise SourceError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _list_page(handle: Any) -> bool | None:
+    """For a list page, whether it lists newest first (its first and last object's
+    ``created_at``, as ``_flatten`` decides); None for any other document. One streamed pass."""
+    kind = None
+    is_array = False
+    count = 0
+    first = last = stamp = 0.0
+    for prefix, event, value in ijson.parse(handle, use_float=True):
+        if prefix == "object" and event == "string":
+            kind = value
+        elif prefix == "data" and event == "start_array":
+            is_array = True
+        elif prefix == "data.item" and event == "start_map":
+            stamp = 0.0
+        elif prefix == "data.item.created_at" and event == "number":
+            stamp = value or 0.0
+        elif prefix == "data.item" and event == "end_map":
+            count += 1
+            first = stamp if count == 1 else first
+            last = stamp
+    if kind != "list" or not is_array:
+        return None
+    return count > 1 and first > last
 
 
 def _flatten(value: Any, descending: bool = False) -> Iterator[tuple[dict[str, Any], bool]]:
@@ -135,7 +180,8 @@ class _Index:
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
             CREATE TABLE seen (kind TEXT, id TEXT, PRIMARY KEY (kind, id)) WITHOUT ROWID;
             CREATE TABLE pos (part TEXT, conversation_id TEXT, run_id TEXT, created_at INTEGER,
-                              ordinal INTEGER, file INTEGER, offset INTEGER, idx INTEGER);
+                              ordinal INTEGER, file INTEGER, offset INTEGER, idx INTEGER,
+                              body BLOB);
             """
         )
         self.ordinal = 0
@@ -148,10 +194,10 @@ class _Index:
         self, part: str, obj: dict[str, Any], position: tuple[int, int, int], descending: bool
     ) -> None:
         """Index an object; among equal timestamps, objects of newest-first pages sort in
-        reverse of the order they were read."""
+        reverse of the order they were read. An object of a ``.json`` document is kept whole."""
         self.ordinal += 1
         self.db.execute(
-            "INSERT INTO pos VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO pos VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 part,
                 obj.get("thread_id"),
@@ -159,16 +205,18 @@ class _Index:
                 obj.get("created_at") or 0,
                 -self.ordinal if descending else self.ordinal,
                 *position,
+                orjson.dumps(obj) if position[1] < 0 else None,
             ),
         )
 
-    def ordered(self, part: str, skip: int) -> Iterator[tuple[int, int, int]]:
+    def ordered(self, part: str, skip: int) -> Iterator[tuple[tuple[int, int, int], bytes | None]]:
+        """Positions in export order, each with the object itself where it was kept."""
         query = (
-            f"SELECT file, offset, idx FROM pos WHERE part = ? ORDER BY {ORDER[part]} "
+            f"SELECT file, offset, idx, body FROM pos WHERE part = ? ORDER BY {ORDER[part]} "
             "LIMIT -1 OFFSET ?"
         )
         for row in self.db.execute(query, (part, skip)):
-            yield row[0], row[1], row[2]
+            yield (row[0], row[1], row[2]), row[3]
 
     def close(self) -> None:
         self.db.close()
@@ -250,8 +298,8 @@ class OpenAIObjectsSource(Source):
         start = parts.index(cursors["phase"]) if cursors.get("phase") in parts else 0
         for n, part in enumerate(parts[start:], start):
             done = int(cursors.get("done", 0)) if n == start else 0
-            for position in index.ordered(part, done):
-                obj = dump.fetch(position)
+            for position, body in index.ordered(part, done):
+                obj = orjson.loads(body) if body is not None else dump.fetch(position)
                 record = {"items": to.message, "runs": to.run, "run_steps": to.step}[part](obj)
                 if part != "run_steps" and record["agent_id"] and record["agent_id"] not in agents:
                     record.setdefault("flags", []).append(FLAG_AGENT_MISSING)

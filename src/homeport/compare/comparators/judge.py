@@ -6,8 +6,6 @@ OpenAI-compatible endpoint), so it never shares a model with either side under t
 
 from __future__ import annotations
 
-from openai import OpenAI
-
 from homeport.compare.answers import Answer, Outcome, TurnContext, Verdict
 from homeport.compare.comparators.base import Comparator
 from homeport.config import ModelRoute
@@ -35,6 +33,8 @@ class ModelJudge:
         if route.base_url is None:
             raise InvalidRequest(f"model route {route.name!r} has no base_url to reach the judge")
         self.route = route
+        from openai import OpenAI  # here, not at the top: the CLI starts without the SDK loaded
+
         self.client = OpenAI(
             base_url=route.base_url,
             api_key=route.resolved_api_key() or "unused",

@@ -2,6 +2,7 @@
 
 from homeport.store.models import gateway as gateway
 from homeport.store.models import knowledge as knowledge
+from homeport.store.models import memories as memories
 from homeport.store.models import rollout as rollout
 from homeport.store.models.auth import ApiKey, Project
 from homeport.store.models.base import Base, now
