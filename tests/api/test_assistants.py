@@ -30,13 +30,14 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 def test_create_retrieve_modify_delete(client: openai.OpenAI) -> None:
+    upload = client.files.create(file=("data.csv", b"a,b\n1,2\n"), purpose="assistants")
     created = client.beta.assistants.create(
         model="gpt-4o",
         name="Math Tutor",
         description="Helps with sums.",
         instructions="You are a math tutor.",
         tools=[{"type": "code_interpreter"}, {"type": "file_search"}, FUNCTION_TOOL],
-        tool_resources={"code_interpreter": {"file_ids": ["file_abc"]}},
+        tool_resources={"code_interpreter": {"file_ids": [upload.id]}},
         metadata={"team": "math"},
         temperature=0.2,
         top_p=0.9,
@@ -49,7 +50,7 @@ def test_create_retrieve_modify_delete(client: openai.OpenAI) -> None:
     assert created.tools[2].function.name == "get_weather"
     assert created.tool_resources is not None
     assert created.tool_resources.code_interpreter is not None
-    assert created.tool_resources.code_interpreter.file_ids == ["file_abc"]
+    assert created.tool_resources.code_interpreter.file_ids == [upload.id]
     assert created.metadata == {"team": "math"}
     assert (created.temperature, created.top_p) == (0.2, 0.9)
     assert created.response_format is not None
@@ -101,6 +102,23 @@ def test_vector_stores_helper_makes_a_store(client: openai.OpenAI) -> None:
     [store_id] = assistant.tool_resources.file_search.vector_store_ids or []
     assert client.vector_stores.retrieve(store_id).metadata == {"k": "v"}
     assert [f.id for f in client.vector_stores.files.list(store_id)] == [upload.id]
+
+
+def test_unknown_code_interpreter_file_is_a_404(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.assistants.create(
+            model="gpt-4o", tool_resources={"code_interpreter": {"file_ids": ["file_nope"]}}
+        )
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "tool_resources.code_interpreter.file_ids[0]"
+    assert caught.value.message.endswith("No such File object: file_nope")
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    with pytest.raises(openai.NotFoundError):
+        client.beta.assistants.update(
+            assistant.id, tool_resources={"code_interpreter": {"file_ids": ["file_nope"]}}
+        )
+    assert client.beta.assistants.retrieve(assistant.id).tool_resources == assistant.tool_resources
+    assert [a.id for a in client.beta.assistants.list()] == [assistant.id]
 
 
 def test_list_paginates_in_both_orders(client: openai.OpenAI) -> None:

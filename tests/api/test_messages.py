@@ -31,6 +31,7 @@ def _project_id(homeport: HomeportServer) -> str:
 
 
 def test_create_retrieve_modify_delete(client: openai.OpenAI, thread_id: str) -> None:
+    upload = client.files.create(file=("doc.txt", b"a document"), purpose="assistants")
     message = client.beta.threads.messages.create(
         thread_id,
         role="user",
@@ -41,7 +42,7 @@ def test_create_retrieve_modify_delete(client: openai.OpenAI, thread_id: str) ->
         ],
         attachments=[
             {
-                "file_id": "file_doc",
+                "file_id": upload.id,
                 "tools": [{"type": "code_interpreter"}, {"type": "file_search"}],
             }
         ],
@@ -160,6 +161,27 @@ def test_invalid_create_is_a_400(
     error = caught.value.body
     assert isinstance(error, dict)
     assert str(error["param"]).startswith(param)
+
+
+def test_unknown_attachment_file_is_a_404(client: openai.OpenAI, thread_id: str) -> None:
+    upload = client.files.create(file=("doc.txt", b"a document"), purpose="assistants")
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.threads.messages.create(
+            thread_id,
+            role="user",
+            content="two files",
+            attachments=[
+                {"file_id": upload.id, "tools": [{"type": "file_search"}]},
+                {"file_id": "file_nope", "tools": [{"type": "file_search"}]},
+            ],
+        )
+    assert caught.value.body == {
+        "message": "No such File object: file_nope",
+        "type": "invalid_request_error",
+        "param": "attachments[1].file_id",
+        "code": None,
+    }
+    assert client.beta.threads.messages.list(thread_id).data == []
 
 
 def test_projects_are_isolated(

@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from sqlalchemy import func, select
 
+from homeport.store.models import Conversation, Run
 from homeport.testing.scripted_model import ScriptedModelServer
 from tests.support.spec import validate
 
@@ -396,9 +398,76 @@ def test_code_interpreter_is_refused_by_name(client: openai.OpenAI) -> None:
 def test_one_active_run_per_thread(client: openai.OpenAI) -> None:
     assistant = _assistant(client, tools=[WEATHER])
     thread = _thread(client, "[[call get_weather]]")
-    client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
-    with pytest.raises(openai.BadRequestError, match="already has an active run"):
+    busy = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+    assert busy.status == "requires_action"
+    with pytest.raises(openai.BadRequestError) as caught:
         client.beta.threads.runs.create(thread_id=thread, assistant_id=assistant)
+    assert caught.value.message.endswith(f"Thread {thread} already has an active run {busy.id}.")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.beta.threads.messages.create(thread, role="user", content="more")
+    assert caught.value.message.endswith(
+        f"Can't add messages to {thread} while a run {busy.id} is active."
+    )
+
+
+def test_create_thread_and_run_makes_vector_stores(client: openai.OpenAI) -> None:
+    """The ``vector_stores`` helper works here as on create-thread and create-assistant."""
+    notes = client.files.create(file=("notes.txt", b"homeport keeps IDs."), purpose="assistants")
+    extra = client.files.create(file=("extra.txt", b"more notes"), purpose="assistants")
+    assistant = _assistant(client, tools=[{"type": "file_search"}])
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant,
+        thread={
+            "messages": [{"role": "user", "content": "hello"}],
+            "tool_resources": {"file_search": {"vector_stores": [{"file_ids": [notes.id]}]}},
+        },
+        extra_body={
+            "tool_resources": {"file_search": {"vector_stores": [{"file_ids": [extra.id]}]}}
+        },
+    )
+    assert run.status == "completed"
+    thread = client.beta.threads.retrieve(run.thread_id)
+    assert thread.tool_resources is not None and thread.tool_resources.file_search is not None
+    [store_id] = thread.tool_resources.file_search.vector_store_ids or []
+    assert [f.id for f in client.vector_stores.files.list(store_id)] == [notes.id]
+    stores = {
+        s.id: [f.id for f in client.vector_stores.files.list(s.id)]
+        for s in client.vector_stores.list()
+    }
+    assert sorted(stores.values()) == sorted([[extra.id], [notes.id]])
+
+
+def test_unknown_files_are_refused_and_nothing_is_made(
+    client: openai.OpenAI, homeport: Any
+) -> None:
+    assistant = _assistant(client)
+    message: Any = {
+        "role": "user",
+        "content": "see the file",
+        "attachments": [{"file_id": "file_nope", "tools": [{"type": "file_search"}]}],
+    }
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.threads.create_and_run(assistant_id=assistant, thread={"messages": [message]})
+    assert caught.value.message.endswith("No such File object: file_nope")
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "thread.messages[0].attachments[0].file_id"
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.threads.create_and_run(
+            assistant_id=assistant,
+            tool_resources={"code_interpreter": {"file_ids": ["file_gone"]}},
+        )
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "tool_resources.code_interpreter.file_ids[0]"
+    thread = _thread(client, "hi")
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.threads.runs.create(
+            thread_id=thread, assistant_id=assistant, additional_messages=[message]
+        )
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "additional_messages[0].attachments[0].file_id"
+    with homeport.services.db.session() as session:
+        counts = [session.scalar(select(func.count()).select_from(m)) for m in (Conversation, Run)]
+    assert counts == [1, 0]  # only the thread made above; no run, no thread of a failed call
 
 
 def test_anthropic_provider_with_tools(client: openai.OpenAI) -> None:

@@ -21,6 +21,10 @@ pytestmark = pytest.mark.filterwarnings(
 def test_create_with_messages_retrieve_modify_delete(
     client: openai.OpenAI, homeport: HomeportServer
 ) -> None:
+    doc, one, two = (
+        client.files.create(file=(f"{name}.txt", b"text"), purpose="assistants").id
+        for name in ("doc", "one", "two")
+    )
     thread = client.beta.threads.create(
         messages=[
             {"role": "user", "content": "What is 2 + 2?", "metadata": {"n": "1"}},
@@ -34,17 +38,17 @@ def test_create_with_messages_retrieve_modify_delete(
             {
                 "role": "user",
                 "content": "See the file.",
-                "attachments": [{"file_id": "file_abc", "tools": [{"type": "file_search"}]}],
+                "attachments": [{"file_id": doc, "tools": [{"type": "file_search"}]}],
             },
         ],
-        tool_resources={"code_interpreter": {"file_ids": ["file_1", "file_2"]}},
+        tool_resources={"code_interpreter": {"file_ids": [one, two]}},
         metadata={"user": "u1"},
     )
     assert thread.id.startswith("thread_") and thread.object == "thread"
     assert thread.metadata == {"user": "u1"}
     assert thread.tool_resources is not None
     assert thread.tool_resources.code_interpreter is not None
-    assert thread.tool_resources.code_interpreter.file_ids == ["file_1", "file_2"]
+    assert thread.tool_resources.code_interpreter.file_ids == [one, two]
 
     messages = list(client.beta.threads.messages.list(thread.id, order="asc"))
     assert [m.role for m in messages] == ["user", "assistant", "user"]
@@ -54,7 +58,7 @@ def test_create_with_messages_retrieve_modify_delete(
     assert first.content[0].text.value == "What is 2 + 2?"  # type: ignore[union-attr]
     assert first.metadata == {"n": "1"}
     assert [part.type for part in second.content] == ["text", "image_url"]
-    assert third.attachments is not None and third.attachments[0].file_id == "file_abc"
+    assert third.attachments is not None and third.attachments[0].file_id == doc
 
     assert client.beta.threads.retrieve(thread.id) == thread
     modified = client.beta.threads.update(
@@ -102,6 +106,29 @@ def test_vector_stores_helper_is_all_or_nothing(
             select(func.count()).select_from(Item).where(Item.content.is_not(None))
         )
     assert (threads, stray) == (1, 0)  # the failed create left nothing behind
+
+
+def test_unknown_files_are_a_404(client: openai.OpenAI, homeport: HomeportServer) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.threads.create(
+            messages=[
+                {"role": "user", "content": "a"},
+                {"role": "user", "content": "b", "attachments": [{"file_id": "file_nope"}]},
+            ]
+        )
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "messages[1].attachments[0].file_id"
+    thread = client.beta.threads.create()
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.threads.update(
+            thread.id, tool_resources={"code_interpreter": {"file_ids": ["file_nope"]}}
+        )
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "tool_resources.code_interpreter.file_ids[0]"
+    assert client.beta.threads.retrieve(thread.id) == thread
+    with homeport.services.db.session() as session:
+        counts = [session.scalar(select(func.count()).select_from(m)) for m in (Conversation, Item)]
+    assert counts == [1, 0]
 
 
 def test_empty_thread(client: openai.OpenAI) -> None:

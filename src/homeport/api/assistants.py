@@ -9,14 +9,14 @@ from fastapi import APIRouter, BackgroundTasks, Depends
 from homeport.api.deps import ObjectIdentityDep, ProjectDep, ServicesDep, SessionDep
 from homeport.api.json import JSONResponse
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
-from homeport.api.tool_resources import vector_store_maker
+from homeport.api.tool_resources import checked_resources, vector_store_maker
 from homeport.api.validation import reject_nul
 from homeport.api.wire.assistants import (
     CreateAssistantRequest,
     ModifyAssistantRequest,
     render_assistant,
 )
-from homeport.api.wire.common import render_deleted, stored_tool_resources
+from homeport.api.wire.common import render_deleted
 from homeport.store.models import Agent
 from homeport.store.repos import agents
 
@@ -33,7 +33,9 @@ def create_assistant(
     background: BackgroundTasks,
 ) -> JSONResponse:
     fields = body.fields()
-    fields["tool_resources"] = stored_tool_resources(
+    fields["tool_resources"] = checked_resources(
+        session,
+        project_id,
         body.tool_resources,
         make_vector_store=vector_store_maker(
             session, services=services, project_id=project_id, background=background
@@ -75,7 +77,7 @@ def modify_assistant(
     agent = agents.get_agent(session, project_id=project_id, agent_id=assistant_id)
     fields = body.fields()
     if "tool_resources" in body.model_fields_set:
-        fields["tool_resources"] = stored_tool_resources(body.tool_resources)
+        fields["tool_resources"] = checked_resources(session, project_id, body.tool_resources)
     agents.update_agent(session, agent=agent, fields=fields)
     return JSONResponse(render_assistant(agent))
 

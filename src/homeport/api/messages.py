@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from homeport.api.deps import ObjectIdentityDep, ProjectDep, SessionDep
 from homeport.api.json import JSONResponse
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
+from homeport.api.tool_resources import check_files
 from homeport.api.validation import reject_nul
 from homeport.api.wire.common import render_deleted
 from homeport.api.wire.messages import CreateMessageRequest, ModifyMessageRequest, render_message
@@ -22,6 +23,14 @@ from homeport.store.repos import conversations, items
 router = APIRouter(tags=["Assistants"], dependencies=[Depends(reject_nul)])
 
 BUSY = (QUEUED, *ACTIVE, *PAUSED)
+_ACTIVE_RUN = select(Run.id).where(
+    Run.conversation_id == bindparam("p_thread"), Run.kind == "run", Run.status.in_(BUSY)
+)
+BUSY_THREAD = {
+    "message": "Can't add messages to {thread} while a run {run} is active.",
+    "run": "Thread {thread} already has an active run {run}.",
+}
+"""OpenAI's words when a thread with an active run is given a new message or a new run."""
 
 
 def insert_message(
@@ -33,9 +42,19 @@ def insert_message(
     run_id: str | None = None,
     message_id: str | None = None,
     created_at: int | None = None,
+    param: str = "",
 ) -> Item:
     """Store a client's message (a create-message request, a thread's initial messages or a
-    run's additional messages) as a completed message item."""
+    run's additional messages) as a completed message item. Its attachments' files must exist
+    (``param`` prefixes the parameter an unknown one is reported in, e.g. ``messages[0].``)."""
+    check_files(
+        session,
+        project_id,
+        (
+            (f"{param}attachments[{index}].file_id", attachment.file_id)
+            for index, attachment in enumerate(body.attachments or ())
+        ),
+    )
     return items.add_item(
         session,
         project_id=project_id,
@@ -51,15 +70,14 @@ def insert_message(
     )
 
 
-def ensure_thread_idle(session: Session, *, thread_id: str) -> None:
-    """OpenAI refuses new messages while a run of the thread is active; so does homeport."""
-    run_id = session.scalar(
-        select(Run.id).where(
-            Run.conversation_id == thread_id, Run.kind == "run", Run.status.in_(BUSY)
-        )
-    )
+def ensure_thread_idle(
+    session: Session, *, thread_id: str, adding: Literal["message", "run"] = "message"
+) -> None:
+    """OpenAI refuses a new message or a new run while a run of the thread is active (queued,
+    in progress, cancelling or waiting for tool outputs); so does homeport, in OpenAI's words."""
+    run_id = session.connection().execute(_ACTIVE_RUN, {"p_thread": thread_id}).scalar()
     if run_id is not None:
-        raise InvalidRequest(f"Can't add messages to {thread_id} while a run {run_id} is active.")
+        raise InvalidRequest(BUSY_THREAD[adding].format(thread=thread_id, run=run_id))
 
 
 @router.post("/threads/{thread_id}/messages")

@@ -11,16 +11,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+import orjson
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
 
 from homeport.api.deps import ProjectDep, ServicesDep
 from homeport.api.json import JSONResponse
-from homeport.api.messages import insert_message
+from homeport.api.messages import ensure_thread_idle, insert_message
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
 from homeport.api.threads import new_thread
+from homeport.api.tool_resources import checked_resources, vector_store_maker
 from homeport.api.wire.common import stored_response_format, stored_tools
 from homeport.api.wire.runs import (
     CreateRunRequest,
@@ -38,12 +40,12 @@ from homeport.engine.events import encode_sse, last_event_number
 from homeport.engine.executor import Executor
 from homeport.engine.providers.registry import no_route_message
 from homeport.engine.rows import ITEMS, RUNS, item_row
-from homeport.engine.status import ACTIVE, PAUSED, QUEUED, REQUIRES_ACTION, TERMINAL
+from homeport.engine.status import PAUSED, QUEUED, REQUIRES_ACTION, TERMINAL
 from homeport.engine.tools import check_tool_types
 from homeport.errors import InvalidRequest, not_found
 from homeport.ids import new_id
 from homeport.services import Services
-from homeport.store.models import Agent, Conversation, Run, RunStep, now
+from homeport.store.models import Agent, Conversation, Item, Run, RunStep, now
 from homeport.store.repos import agents, conversations
 
 router = APIRouter(tags=["Assistants"])
@@ -54,7 +56,6 @@ POLL_HELPER_HEADER = "x-stainless-poll-helper"
 POLL_INTERVAL_HEADER = "x-stainless-custom-poll-interval"
 POLL_WAIT_SECONDS = 2.0
 """The longest a polling helper's retrieve waits for the run to settle (a long poll)."""
-BUSY = (QUEUED, *ACTIVE, *PAUSED)
 T = TypeVar("T")
 Prepared = tuple[RunRow, "Executor | None"]
 """A queued run's row, and its executor if this process claimed it in the same transaction."""
@@ -118,14 +119,6 @@ def _load_run(conn: Connection, project_id: str, thread_id: str, run_id: str) ->
     if found is None or found["conversation_id"] != thread_id:
         raise not_found("run", run_id)
     return dict(found)
-
-
-def _check_idle(session: Session, thread_id: str) -> None:
-    active = session.scalar(
-        select(Run.id).where(Run.conversation_id == thread_id, Run.status.in_(BUSY))
-    )
-    if active is not None:
-        raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
 
 
 def _merge_resources(*sources: dict[str, Any]) -> dict[str, Any]:
@@ -220,24 +213,42 @@ def _new_run(
 
 
 def _queue(
-    services: Services, session: Session, row: RunRow, thread: Conversation | None = None
+    services: Services,
+    session: Session,
+    row: RunRow,
+    made: tuple[Conversation, list[Item]] | None = None,
 ) -> Prepared:
     """Insert the new run with its first events, claimed by this process if it has room (the
-    run then starts without a transaction of its own)."""
+    run then starts without a transaction of its own). ``made``: the thread created in this
+    transaction and its messages (the run's whole context, so it is not read back)."""
     engine = services.engine
     assert engine is not None
     scope = RunScope(services, row, next_n=1)
-    if thread is not None:
-        scope.emit("thread.created", render_thread(thread))
-    scope.emit("thread.run.created", render_run(row))
-    scope.emit("thread.run.queued", render_run(row))
+    if made is not None:
+        scope.emit("thread.created", render_thread(made[0]))
+    rendered = orjson.dumps(render_run(row)).decode()
+    scope.emit("thread.run.created", rendered)
+    scope.emit("thread.run.queued", rendered)
     seed = scope.pending_events()
     claimed = engine.claim_new(row)
-    session.flush()  # the thread and its messages first (the run refers to the thread)
     conn = session.connection()
     conn.execute(_INSERT_RUN, claimed or row)
     scope.flush(conn)
-    return row, None if claimed is None else engine.prepare(conn, claimed, seed=seed)
+    if claimed is None:
+        return row, None
+    items = None if made is None else [_context_item(m) for m in made[1]]
+    return row, engine.prepare(conn, claimed, seed=seed, items=items)
+
+
+def _context_item(message: Item) -> dict[str, Any]:
+    """A message as the engine's context read gives it (see ``RunAdapter.context_items``)."""
+    return {
+        "id": message.id,
+        "type": message.type,
+        "role": message.role,
+        "content": message.content,
+        "data": message.data,
+    }
 
 
 async def _started(services: Services, prepared: Prepared, stream: bool | None) -> Response:
@@ -262,7 +273,7 @@ async def create_run(
             session, project_id=project_id, conversation_id=thread_id
         )
         agent = agents.get_agent(session, project_id=project_id, agent_id=body.assistant_id)
-        _check_idle(session, thread_id)
+        ensure_thread_idle(session, thread_id=thread_id, adding="run")
         row = _new_run(
             services,
             session,
@@ -273,8 +284,14 @@ async def create_run(
             include=include,
             additional_instructions=body.additional_instructions,
         )
-        for message in body.additional_messages or ():
-            insert_message(session, project_id=project_id, thread_id=thread_id, body=message)
+        for index, message in enumerate(body.additional_messages or ()):
+            insert_message(
+                session,
+                project_id=project_id,
+                thread_id=thread_id,
+                body=message,
+                param=f"additional_messages[{index}].",
+            )
         return _queue(services, session, row)
 
     return await _started(services, await _db(services, create), body.stream)
@@ -282,24 +299,37 @@ async def create_run(
 
 @router.post("/threads/runs")
 async def create_thread_and_run(
-    body: CreateThreadAndRunRequest, services: ServicesDep, project_id: ProjectDep
+    body: CreateThreadAndRunRequest,
+    services: ServicesDep,
+    project_id: ProjectDep,
+    background: BackgroundTasks,
 ) -> Response:
     def create(session: Session) -> Prepared:
         agent = agents.get_agent(session, project_id=project_id, agent_id=body.assistant_id)
-        thread = new_thread(
-            session, project_id=project_id, body=body.thread or CreateThreadRequest()
+        make_store = vector_store_maker(
+            session, services=services, project_id=project_id, background=background
+        )
+        made = new_thread(
+            session,
+            project_id=project_id,
+            body=body.thread or CreateThreadRequest(),
+            make_vector_store=make_store,
+            param="thread.",
+        )
+        resources = checked_resources(
+            session, project_id, body.tool_resources, make_vector_store=make_store
         )
         row = _new_run(
             services,
             session,
             project_id=project_id,
-            thread=thread,
+            thread=made[0],
             agent=agent,
             body=body,
             include=None,
-            tool_resources=body.tool_resources,
+            tool_resources=resources,
         )
-        return _queue(services, session, row, thread)
+        return _queue(services, session, row, made)
 
     return await _started(services, await _db(services, create), body.stream)
 
@@ -328,8 +358,14 @@ async def retrieve_run(
 ) -> JSONResponse:
     engine = services.engine
     assert engine is not None
-    row = await engine.read(lambda conn: _load_run(conn, project_id, thread_id, run_id))
     wait = _poll_wait(request)
+    mine = {"project_id": project_id, "conversation_id": thread_id, "kind": "run"}
+    if wait and engine.owns(run_id, **mine):  # executing here: no read before the wait
+        row = await engine.wait(run_id, wait)
+        if not row:
+            raise not_found("run", run_id)
+        return _run_response(row)
+    row = await engine.read(lambda conn: _load_run(conn, project_id, thread_id, run_id))
     if wait and row["status"] not in TERMINAL and row["status"] not in PAUSED:
         row = await engine.wait(run_id, wait) or row
     return _run_response(row)

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from homeport.api.deps import ObjectIdentityDep, ProjectDep, ServicesDep, SessionDep
 from homeport.api.json import JSONResponse
 from homeport.api.messages import insert_message
-from homeport.api.tool_resources import vector_store_maker
+from homeport.api.tool_resources import checked_resources, vector_store_maker
 from homeport.api.validation import reject_nul
-from homeport.api.wire.common import VectorStoreMaker, render_deleted, stored_tool_resources
+from homeport.api.wire.common import VectorStoreMaker, render_deleted
 from homeport.api.wire.threads import CreateThreadRequest, ModifyThreadRequest, render_thread
-from homeport.store.models import Conversation
+from homeport.store.models import Conversation, Item
 from homeport.store.repos import conversations
 
 router = APIRouter(tags=["Assistants"], dependencies=[Depends(reject_nul)])
@@ -29,10 +29,18 @@ def new_thread(
     thread_id: str | None = None,
     created_at: int | None = None,
     make_vector_store: VectorStoreMaker | None = None,
-) -> Conversation:
-    """Create a thread and its initial messages (also used by create-thread-and-run);
-    ``make_vector_store`` serves a ``vector_stores`` helper (see api/tool_resources.py)."""
-    resources = stored_tool_resources(body.tool_resources, make_vector_store=make_vector_store)
+    param: str = "",
+) -> tuple[Conversation, list[Item]]:
+    """Create a thread and its initial messages (also used by create-thread-and-run, whose
+    ``param`` is ``"thread."``: the prefix of a bad parameter's name); ``make_vector_store``
+    serves a ``vector_stores`` helper (see api/tool_resources.py)."""
+    resources = checked_resources(
+        session,
+        project_id,
+        body.tool_resources,
+        make_vector_store=make_vector_store,
+        param=param,
+    )
     thread = conversations.create_conversation(
         session,
         project_id=project_id,
@@ -41,15 +49,18 @@ def new_thread(
         conversation_id=thread_id,
         created_at=created_at,
     )
-    for message in body.messages:
+    messages = [
         insert_message(
             session,
             project_id=project_id,
             thread_id=thread.id,
             body=message,
             created_at=thread.created_at,
+            param=f"{param}messages[{index}].",
         )
-    return thread
+        for index, message in enumerate(body.messages)
+    ]
+    return thread, messages
 
 
 @router.post("/threads")
@@ -61,7 +72,7 @@ def create_thread(
     background: BackgroundTasks,
     body: CreateThreadRequest | None = None,
 ) -> JSONResponse:
-    thread = new_thread(
+    thread, _ = new_thread(
         session,
         project_id=project_id,
         body=body or CreateThreadRequest(),
@@ -94,7 +105,7 @@ def modify_thread(
         session,
         conversation=thread,
         metadata=(body.metadata or {}) if "metadata" in fields else None,
-        tool_resources=stored_tool_resources(body.tool_resources)
+        tool_resources=checked_resources(session, project_id, body.tool_resources)
         if "tool_resources" in fields
         else None,
     )

@@ -10,7 +10,8 @@ statements with ``scope.write(...)``, change
 the run with ``scope.set_status(...)`` / ``scope.update_run(...)`` and append SSE events with
 ``scope.emit(...)``. The executor commits everything queued in one transaction at checkpoints
 (model turn done, pause, finish), so a run costs a few transactions however many events it makes.
-Events are published to in-process subscribers at once, before they are committed.
+Events are published to in-process subscribers at once, before they are committed; the
+``done`` that closes a stream segment waits for its commit.
 
 Call order for one claim of a run::
 
@@ -103,6 +104,7 @@ class RunScope:
         self.bus = bus
         self._next_n = next_n
         self._events: list[dict[str, Any]] = []
+        self._held: list[Event] = []
         self._writes: list[Executable | tuple[Table, dict[str, Any]]] = []
         self._run_changes: dict[str, Any] = {}
 
@@ -126,13 +128,25 @@ class RunScope:
         return self._next_n
 
     def emit(self, event: str, data: Any) -> None:
-        """Append one SSE event; ``data`` is JSON-encoded here (``str`` is kept as is)."""
+        """Append one SSE event; ``data`` is JSON-encoded here (``str`` is kept as is). The
+        ``done`` that ends a stream segment reaches subscribers only once committed
+        (``publish_committed``): a client whose stream ended reads what the run wrote."""
         text = data if isinstance(data, str) else orjson.dumps(data).decode()
         n = self._next_n
         self._next_n += 1
         self._events.append({"run_id": self.run_id, "n": n, "event": event, "data": text})
         if self.bus is not None:
-            self.bus.publish(self.run_id, n, event, text)
+            if event == DONE:
+                self._held.append((n, event, text))
+            else:
+                self.bus.publish(self.run_id, n, event, text)
+
+    def publish_committed(self) -> None:
+        """After the commit of a flush: publish the events held back until then."""
+        held, self._held = self._held, []
+        if self.bus is not None:
+            for n, event, text in held:
+                self.bus.publish(self.run_id, n, event, text)
 
     def pending_events(self) -> list[Event]:
         """The events emitted since the last flush, as ``(n, event, data)``."""

@@ -18,7 +18,7 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -166,18 +166,20 @@ class Engine:
         *,
         seed: Sequence[Event] = (),
         next_n: int = 0,
+        items: list[dict[str, Any]] | None = None,
     ) -> Executor | None:
         """In the transaction that queued a run (on a database thread): claim it for this
         process if it has a free slot (``run`` is its id), or take the row ``claim_new`` made,
         and load what the run needs, so it starts without a transaction of its own. ``seed``
         are the events that transaction emitted (subscribers get them from memory); ``next_n``
-        the next event number when it emitted none (0: read it). Hand the result to ``launch``
-        once the transaction has committed."""
+        the next event number when it emitted none (0: read it); ``items`` the run's context
+        items when the transaction wrote all of them (a new thread's messages; else they are
+        read). Hand the result to ``launch`` once the transaction has committed."""
         from homeport.engine.executor import Executor
 
         if isinstance(run, str) and not self.accepting():
             return None
-        return Executor.prepare(self, conn, run, seed=seed, next_n=next_n)
+        return Executor.prepare(self, conn, run, seed=seed, next_n=next_n, items=items)
 
     def launch(self, run_id: str, executor: Executor | None) -> None:
         """After the commit of a queued run: execute it now if ``prepare`` claimed it, else
@@ -215,6 +217,14 @@ class Engine:
         self._adopt(executor)
         await self._run(executor)
 
+    def owns(self, run_id: str, **columns: Any) -> bool:
+        """Whether the run executes in this process and its row has these (immutable) column
+        values: a check that needs no read."""
+        executor = self.executors.get(run_id)
+        return executor is not None and all(
+            executor.scope.run.get(k) == v for k, v in columns.items()
+        )
+
     def _adopt(self, executor: Executor) -> None:
         """A claimed run is this process's now: its events go live at once."""
         executor.open()
@@ -237,18 +247,22 @@ class Engine:
         )
 
     async def wait(self, run_id: str, limit_seconds: float | None = None) -> RunRow:
-        """Wait until the run is terminal or paused for tool outputs; returns its row."""
+        """Wait until the run is terminal or paused for tool outputs; returns its row (as
+        committed: from memory when its claim in this process ended, else from the table)."""
         deadline = None if limit_seconds is None else time.monotonic() + limit_seconds
         waiter = self.bus.waiter(run_id)
         pause = REMOTE_POLL_SECONDS
         try:
             while True:
                 live = self.bus.live.get(run_id)
+                row: RunRow | None = None
                 if live is not None:
                     left = None if deadline is None else max(0.0, deadline - time.monotonic())
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(live.ended.wait(), left)
-                row = await self.read(lambda conn: queue.load_run(conn, run_id))
+                    row = live.outcome
+                if row is None:
+                    row = await self.read(lambda conn: queue.load_run(conn, run_id))
                 if row is None or row["status"] in TERMINAL or row["status"] in PAUSED:
                     return row or {}
                 left = None if deadline is None else deadline - time.monotonic()

@@ -37,6 +37,9 @@ class LiveRun:
     first_n: int
     events: list[Event] = field(default_factory=list)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    outcome: dict[str, Any] | None = None
+    """The run's row as this claim committed it, once ``ended`` (None if it could not be
+    stored: read the table then)."""
 
     def after(self, n: int) -> list[Event]:
         start = max(0, n + 1 - self.first_n)
@@ -55,8 +58,10 @@ class EventBus:
         self._wake(run_id)
         return live
 
-    def close(self, run_id: str, live: LiveRun) -> None:
-        """The executor is done with this claim and everything is committed."""
+    def close(self, run_id: str, live: LiveRun, outcome: dict[str, Any] | None = None) -> None:
+        """The executor is done with this claim and everything is committed; ``outcome`` is
+        the run's row as committed."""
+        live.outcome = outcome
         live.ended.set()
         if self.live.get(run_id) is live:
             del self.live[run_id]

@@ -119,6 +119,7 @@ class Executor:
         *,
         seed: Sequence[Event],
         next_n: int,
+        items: list[dict[str, Any]] | None = None,
     ) -> Executor | None:
         """Claim (``run`` is an id) or take a claimed row, and load the run inside the caller's
         transaction (see ``Engine.prepare``)."""
@@ -129,19 +130,29 @@ class Executor:
         )
         if row is None:
             return None
-        executor = cls._load(engine, conn, row, seed[-1][0] + 1 if seed else next_n)
+        executor = cls._load(engine, conn, row, seed[-1][0] + 1 if seed else next_n, items)
         executor._seed = list(seed)
         return executor
 
     @classmethod
-    def _load(cls, engine: Engine, conn: Connection, row: RunRow, next_n: int) -> Executor:
-        """``next_n`` 0: read the next event number from the log."""
+    def _load(
+        cls,
+        engine: Engine,
+        conn: Connection,
+        row: RunRow,
+        next_n: int,
+        items: list[dict[str, Any]] | None = None,
+    ) -> Executor:
+        """``next_n`` 0: read the next event number from the log; ``items`` None: read the
+        context items."""
         if not next_n:
             next_n = last_event_number(conn, row["id"]) + 1
         scope = RunScope(engine.services, row, next_n=next_n, owner=engine.owner)
         adapter = adapter_class(row["kind"])(scope)
         plan = adapter.plan()
-        return cls(engine, scope, adapter, plan, adapter.context_items(conn))
+        if items is None:
+            items = adapter.context_items(conn)
+        return cls(engine, scope, adapter, plan, items)
 
     # -- signals from the engine ----------------------------------------------------------
 
@@ -171,6 +182,7 @@ class Executor:
         bus, live = self.engine.bus, self._live
         assert live is not None, "open() first"
         token = run_id_var.set(self.run_id)
+        outcome: RunRow | None = None
         try:
             try:
                 await self._drive()
@@ -179,6 +191,7 @@ class Executor:
                 self._end(FAILED, error={"code": "server_error", "message": INTERNAL_ERROR})
             try:
                 await self._release()
+                outcome = dict(self.scope.run)
             except LeaseLost:
                 raise
             except Exception:
@@ -189,7 +202,7 @@ class Executor:
         finally:
             if self._stop_waiter is not None:
                 self._stop_waiter.cancel()
-            bus.close(self.run_id, live)
+            bus.close(self.run_id, live, outcome)
             run_id_var.reset(token)
 
     def _fail_unstored(self, conn: Connection) -> None:
@@ -216,6 +229,7 @@ class Executor:
         if self._lease_lost:
             raise LeaseLost
         await self.engine.db(write)
+        scope.publish_committed()
         self._last_flush = time.monotonic()
 
     def _end(self, status: str, **kwargs: Any) -> None:

@@ -7,9 +7,8 @@ from typing import Any, cast
 
 from sqlalchemy import Table
 
-from homeport.ids import new_id
 from homeport.store.models import Item, Run, RunEvent, RunStep
-from homeport.store.repos.items import ITEM_PREFIXES
+from homeport.store.repos import items
 
 ITEMS = cast(Table, Item.__table__)
 RUNS = cast(Table, Run.__table__)
@@ -32,24 +31,21 @@ def item_row(
     data: dict[str, Any] | None = None,
     item_id: str | None = None,
 ) -> dict[str, Any]:
-    """An ``items`` row; ``run_id`` is also the ``response_id`` (the run that made or took it)."""
-    return {
-        "id": item_id or new_id(ITEM_PREFIXES.get(type, "item")),
-        "project_id": project_id,
-        "conversation_id": conversation_id,
-        "response_id": run_id,
-        "io": io,
-        "created_at": created_at,
-        "type": type,
-        "role": role,
-        "status": status,
-        "content": content or [],
-        "attachments": [],
-        "metadata": {},
-        "agent_id": agent_id,
-        "run_id": run_id,
-        "completed_at": created_at if status == "completed" else None,
-        "incomplete_at": None,
-        "incomplete_details": None,
-        "data": data or {},
-    }
+    """An ``items`` row a run writes; ``run_id`` is also the ``response_id`` (the run that made
+    or took it), and a completed item is completed when it is made."""
+    return items.item_row(
+        project_id=project_id,
+        type=type,
+        created_at=created_at,
+        conversation_id=conversation_id,
+        response_id=run_id,
+        io=io,
+        role=role,
+        status=status,
+        content=content or (),
+        agent_id=agent_id,
+        run_id=run_id,
+        completed_at=created_at if status == "completed" else None,
+        data=data,
+        item_id=item_id,
+    )

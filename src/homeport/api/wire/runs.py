@@ -14,6 +14,7 @@ from homeport.api.wire.common import (
     ReasoningEffort,
     ResponseFormat,
     Temperature,
+    ToolResourcesCreate,
     Tools,
     TopP,
     WireModel,
@@ -70,7 +71,7 @@ class CreateRunRequest(RunOptions):
 
 class CreateThreadAndRunRequest(RunOptions):
     thread: CreateThreadRequest | None = None
-    tool_resources: dict[str, Any] | None = None
+    tool_resources: ToolResourcesCreate | None = None
 
 
 class ModifyRunRequest(WireModel):

@@ -18,7 +18,7 @@ import anthropic
 
 from homeport.config import ModelRoute
 from homeport.engine.providers.base import ModelProvider
-from homeport.engine.providers.openai_compat import upstream_error
+from homeport.engine.providers.errors import upstream_error
 from homeport.engine.types import (
     Finished,
     FinishReason,

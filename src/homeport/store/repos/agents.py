@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, delete, select
+from sqlalchemy import Select, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from homeport.errors import not_found
 from homeport.store.models import Agent, now
+from homeport.store.repos.detached import detached
 from homeport.store.repos.identity import assign_id
+
+AGENTS = cast(Table, Agent.__table__)
 
 # Columns a modify request may change; "metadata" is stored in ``metadata_``.
 AGENT_FIELDS = frozenset(
@@ -65,24 +68,29 @@ def create_agent(
     return agent
 
 
-_BY_ID = select(Agent).where(
-    Agent.id == bindparam("p_id"), Agent.project_id == bindparam("p_project")
+_BY_ID = select(AGENTS).where(
+    AGENTS.c.id == bindparam("p_id"), AGENTS.c.project_id == bindparam("p_project")
 )
-"""Built once: run creation looks the assistant up on every request."""
+"""Built once: run creation looks the assistant up on every request (a Core read: no identity
+map or instance state to set up)."""
 
 
 def get_agent(session: Session, *, project_id: str, agent_id: str) -> Agent:
-    """The project's assistant, or 404 "No assistant found with id '…'."."""
-    agent = session.scalar(_BY_ID, {"p_id": agent_id, "p_project": project_id})
-    if agent is None:
+    """The project's assistant (detached), or 404 "No assistant found with id '…'."."""
+    found = session.connection().execute(_BY_ID, {"p_id": agent_id, "p_project": project_id})
+    row = found.mappings().first()
+    if row is None:
         raise not_found("assistant", agent_id)
-    return agent
+    return detached(Agent, dict(row))
 
 
 def update_agent(session: Session, *, agent: Agent, fields: Mapping[str, Any]) -> Agent:
     """Replace the given fields (a modify request: lists and metadata are replaced whole)."""
     _set(agent, fields)
-    session.flush()
+    if fields:
+        session.connection().execute(
+            update(AGENTS).where(AGENTS.c.id == agent.id).values(dict(fields))
+        )
     return agent
 
 

@@ -7,14 +7,17 @@ protocol does ("No thread found …" or "No conversation found …").
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from homeport.errors import not_found
 from homeport.store.models import Conversation, now
+from homeport.store.repos.detached import detached
 from homeport.store.repos.identity import assign_id
+
+_INSERT = insert(cast(Table, Conversation.__table__))
 
 
 def create_conversation(
@@ -27,18 +30,18 @@ def create_conversation(
     conversation_id: str | None = None,
     created_at: int | None = None,
 ) -> Conversation:
-    """Insert a thread (``prefix="thread"``) or conversation (``prefix="conv"``);
-    ``conversation_id``/``created_at`` keep an imported one's identity (409 if taken)."""
-    conversation = Conversation(
-        id=assign_id(session, Conversation, prefix=prefix, object_id=conversation_id),
-        project_id=project_id,
-        created_at=created_at if created_at is not None else now(),
-        metadata_=dict(metadata or {}),
-        tool_resources=dict(tool_resources or {}),
-    )
-    session.add(conversation)
-    session.flush()
-    return conversation
+    """Insert a thread (``prefix="thread"``) or conversation (``prefix="conv"``) with a Core
+    statement and return it detached; ``conversation_id``/``created_at`` keep an imported one's
+    identity (409 if taken)."""
+    row = {
+        "id": assign_id(session, Conversation, prefix=prefix, object_id=conversation_id),
+        "project_id": project_id,
+        "created_at": created_at if created_at is not None else now(),
+        "metadata": dict(metadata or {}),
+        "tool_resources": dict(tool_resources or {}),
+    }
+    session.connection().execute(_INSERT, row)
+    return detached(Conversation, row)
 
 
 def get_conversation(

@@ -9,13 +9,15 @@ the renderers of either protocol read both.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from homeport.errors import not_found
+from homeport.ids import new_id
 from homeport.store.models import Item, now
+from homeport.store.repos.detached import detached
 from homeport.store.repos.identity import assign_id
 
 ITEM_PREFIXES = {
@@ -26,13 +28,14 @@ ITEM_PREFIXES = {
     "reasoning": "rs",
 }
 THREAD_ROLES = ("user", "assistant")
+_INSERT = insert(cast(Table, Item.__table__))
 
 
-def add_item(
-    session: Session,
+def item_row(
     *,
     project_id: str,
     type: str,
+    created_at: int,
     conversation_id: str | None = None,
     role: str | None = None,
     status: str | None = "completed",
@@ -48,36 +51,51 @@ def add_item(
     incomplete_at: int | None = None,
     incomplete_details: Mapping[str, Any] | None = None,
     item_id: str | None = None,
-    created_at: int | None = None,
+) -> dict[str, Any]:
+    """A complete ``items`` row keyed by column name (JSON columns are NOT NULL: every one is
+    given), for a Core insert; a new ID unless ``item_id`` is given."""
+    return {
+        "id": item_id or new_id(ITEM_PREFIXES.get(type, "item")),
+        "project_id": project_id,
+        "conversation_id": conversation_id,
+        "response_id": response_id,
+        "io": io,
+        "created_at": created_at,
+        "type": type,
+        "role": role,
+        "status": status,
+        "content": list(content),
+        "attachments": list(attachments),
+        "metadata": dict(metadata or {}),
+        "agent_id": agent_id,
+        "run_id": run_id,
+        "completed_at": completed_at,
+        "incomplete_at": incomplete_at,
+        "incomplete_details": dict(incomplete_details) if incomplete_details else None,
+        "data": dict(data or {}),
+    }
+
+
+def add_item(
+    session: Session, *, item_id: str | None = None, created_at: int | None = None, **fields: Any
 ) -> Item:
-    """Insert one item. A completed item without ``completed_at`` gets its creation time;
-    ``item_id``/``created_at`` keep an imported item's identity (409 if the ID is taken)."""
+    """Insert one item (``fields``: those of ``item_row``; ``type`` is required) with a Core
+    statement and return it as a detached ``Item``. A completed message without
+    ``completed_at`` gets its creation time; ``item_id``/``created_at`` keep an imported item's
+    identity (409 if the ID is taken)."""
     created = created_at if created_at is not None else now()
-    if completed_at is None and status == "completed" and type == "message":
-        completed_at = created
-    item = Item(
-        id=assign_id(session, Item, prefix=ITEM_PREFIXES.get(type, "item"), object_id=item_id),
-        project_id=project_id,
-        conversation_id=conversation_id,
-        response_id=response_id,
-        io=io,
+    kind = fields["type"]
+    completed = fields.get("status", "completed") == "completed"
+    if fields.get("completed_at") is None and completed and kind == "message":
+        fields["completed_at"] = created
+    prefix = ITEM_PREFIXES.get(kind, "item")
+    row = item_row(
+        item_id=assign_id(session, Item, prefix=prefix, object_id=item_id),
         created_at=created,
-        type=type,
-        role=role,
-        status=status,
-        content=list(content),
-        attachments=list(attachments),
-        metadata_=dict(metadata or {}),
-        agent_id=agent_id,
-        run_id=run_id,
-        completed_at=completed_at,
-        incomplete_at=incomplete_at,
-        incomplete_details=dict(incomplete_details) if incomplete_details else None,
-        data=dict(data or {}),
+        **fields,
     )
-    session.add(item)
-    session.flush()
-    return item
+    session.connection().execute(_INSERT, row)
+    return detached(Item, row)
 
 
 def get_message(
