@@ -80,6 +80,13 @@ def test_pdf_and_docx() -> None:
     assert text == "First paragraph.\n\nSecond one.\n\nk | v\n\na | 1"
 
 
+def test_text_under_a_document_name_is_read_as_text() -> None:
+    assert parse(b"Hold the dial for five seconds.", "manual.pdf") == (
+        "Hold the dial for five seconds."
+    )
+    assert parse(b"Returns within thirty days.", "returns.DOCX") == "Returns within thirty days."
+
+
 @pytest.mark.parametrize(
     ("data", "name", "code"),
     [
@@ -88,6 +95,7 @@ def test_pdf_and_docx() -> None:
         (b"  \n\t", "blank.md", "invalid_file"),
         (b"%PDF-1.4 garbage", "broken.pdf", "invalid_file"),
         (b"PK\x03\x04 not a zip", "broken.docx", "invalid_file"),
+        (bytes(range(256)), "junk.pdf", "unsupported_file"),
         (bytes(range(256)), "junk.bin", "unsupported_file"),
         (b"\xff\xd8\xff\xe0\x00\x10JFIF", "photo.jpg", "unsupported_file"),
     ],

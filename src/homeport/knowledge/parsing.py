@@ -1,9 +1,12 @@
 """Turn an uploaded file into plain text for chunking.
 
 PDF (pypdf), DOCX (python-docx) and HTML (selectolax) by their parsers; JSON is checked to be
-JSON; Markdown, CSV, source code and any other UTF-8 text are taken as they are. A file that
-cannot be read raises ``ParseError`` with OpenAI's ``last_error`` code: ``invalid_file`` (broken
-or empty) or ``unsupported_file`` (binary of a kind we do not read).
+JSON; Markdown, CSV, source code and any other UTF-8 text are taken as they are. The parser is
+chosen by the extension, but a PDF or DOCX name is believed only when the bytes start as such a
+file does: platforms hand out a document's parsed text under its original name
+(``manual.pdf``), and that text is read as text. A file that cannot be read raises
+``ParseError`` with OpenAI's ``last_error`` code: ``invalid_file`` (broken or empty) or
+``unsupported_file`` (binary of a kind we do not read).
 """
 
 from __future__ import annotations
@@ -96,6 +99,15 @@ def _json(data: bytes) -> str:
     return text
 
 
+_MAGIC = {".pdf": b"%PDF-", ".docx": b"PK\x03\x04"}
+"""How files of a binary format begin (a PDF may have up to 1 KiB of junk before its header)."""
+
+
+def _looks_like(suffix: str, data: bytes) -> bool:
+    magic = _MAGIC.get(suffix)
+    return magic is None or magic in data[: 1024 + len(magic)]
+
+
 _PARSERS = {
     ".pdf": _pdf,
     ".docx": _docx,
@@ -109,7 +121,9 @@ def parse(data: bytes, filename: str) -> str:
     """The text of a file, chosen by its extension; ``ParseError`` if there is none."""
     if not data:
         raise ParseError("invalid_file", "The file is empty.")
-    text = _PARSERS.get(_suffix(filename), decode_text)(data)
+    suffix = _suffix(filename)
+    reader = _PARSERS.get(suffix, decode_text) if _looks_like(suffix, data) else decode_text
+    text = reader(data)
     if not text.strip():
         raise ParseError("invalid_file", "The file contains no text to index.")
     return text
