@@ -2,10 +2,12 @@
 
 Both embed the same chunk-sized texts (under the model's 256-token window, so both see the whole
 text) with all-MiniLM-L6-v2: homeport's int8 ONNX file on onnxruntime, and the fp32 weights of
-the same model on torch through sentence-transformers. Rounds alternate between the two; the
-figure is chunks per second (best and median round) and the ratio local / baseline. It also
-reports the mean cosine between the two embeddings of each text, and the installed size of each
-stack (the files of its distributions and their dependencies, shared ones counted on both sides).
+the same model on torch through sentence-transformers, each with its own default batch size
+(``--batch-size`` and ``--baseline-batch-size`` change them). Rounds alternate between the two;
+the figures are chunks per second (best and median round), CPU per chunk (this process's CPU
+time, all threads) and the ratio local / baseline. It also reports the mean cosine between the
+two embeddings of each text, and the installed size of each stack (the files of its
+distributions and their dependencies, shared ones counted on both sides).
 
     pip install 'homeport[bench]' && python -m bench.embeddings [--texts 2000] [--rounds 3]
 """
@@ -82,7 +84,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=None, help="local (default: 16)")
+    parser.add_argument("--baseline-batch-size", type=int, default=32)
     args = parser.parse_args()
 
     import torch
@@ -98,27 +101,34 @@ def main() -> None:
 
     def run_baseline() -> np.ndarray:
         return np.asarray(
-            baseline.encode(corpus, batch_size=args.batch_size, normalize_embeddings=True)
+            baseline.encode(corpus, batch_size=args.baseline_batch_size, normalize_embeddings=True)
         )
 
     run_local()  # warm-up: first-run allocations
     run_baseline()
     rates: dict[str, list[float]] = {"local": [], "baseline": []}
+    cpu: dict[str, list[float]] = {"local": [], "baseline": []}
     vectors: dict[str, np.ndarray] = {}
+    load_start = os.getloadavg()
     for _ in range(args.rounds):
         for name, fn in (("local", run_local), ("baseline", run_baseline)):
-            start = time.perf_counter()
+            start, used = time.perf_counter(), time.process_time()
             vectors[name] = fn()
             rates[name].append(len(corpus) / (time.perf_counter() - start))
+            cpu[name].append((time.process_time() - used) * 1000 / len(corpus))
             print(f"{name}: {rates[name][-1]:.1f} chunks/s", file=sys.stderr, flush=True)
     agreement = float(np.mean(np.sum(vectors["local"] * vectors["baseline"], axis=1)))
     sizes = {"local": installed_bytes(LOCAL_STACK), "baseline": installed_bytes(BASELINE_STACK)}
     result = {
         "texts": len(corpus),
         "rounds": args.rounds,
+        "load_average": {"start": load_start, "end": os.getloadavg()},
         "chunks_per_s": {
             name: {"best": round(max(r), 1), "median": round(statistics.median(r), 1)}
             for name, r in rates.items()
+        },
+        "cpu_ms_per_chunk_median": {
+            name: round(statistics.median(c), 2) for name, c in cpu.items()
         },
         "ratio_best": round(max(rates["local"]) / max(rates["baseline"]), 2),
         "ratio_median": round(

@@ -8,8 +8,14 @@ import io
 import time
 from typing import Any
 
+import httpx
 import openai
 import pytest
+from sqlalchemy import func, select, update
+
+from homeport.knowledge.rewrite import INSTRUCTIONS
+from homeport.store.models.knowledge import Chunk, VectorStore
+from homeport.testing.scripted_model import ScriptedModelServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")
 
@@ -319,3 +325,111 @@ def test_file_search_in_a_response(client: openai.OpenAI) -> None:
     notes = message.content[0].annotations  # type: ignore[union-attr]
     assert notes and notes[0].type == "file_citation"
     assert notes[0].file_id == call.results[0].file_id  # type: ignore[union-attr]
+
+
+def test_file_content_is_the_parsed_text_whole(client: openai.OpenAI) -> None:
+    long = " ".join(f"Sentence {i} is about returns and refunds." for i in range(150))
+    page = "<html><body><h1>Shipping</h1><p>Orders ship in <b>two</b> days.</p><script>x()</script>"
+    store = client.vector_stores.create(
+        name="content",
+        chunking_strategy={
+            "type": "static",
+            "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 50},
+        },
+    )
+    ids = {}
+    for name, body in (("long.txt", long), ("page.html", page)):
+        done = client.vector_stores.files.upload_and_poll(
+            vector_store_id=store.id, file=(name, io.BytesIO(body.encode()))
+        )
+        assert done.status == "completed", done.last_error
+        ids[name] = done.id
+    # Overlapping chunks are not the text: the content is the parsed file, once, whole.
+    content = client.vector_stores.files.content(ids["long.txt"], vector_store_id=store.id)
+    assert [(part.type, part.text) for part in content] == [("text", long)]
+    assert not content.has_next_page()
+    html = list(client.vector_stores.files.content(ids["page.html"], vector_store_id=store.id))
+    assert [part.text for part in html] == ["Shipping\nOrders ship in\ntwo\ndays."]
+    client.files.delete(ids["long.txt"])
+    with pytest.raises(openai.NotFoundError):
+        client.vector_stores.files.content(ids["long.txt"], vector_store_id=store.id)
+    with pytest.raises(openai.NotFoundError):
+        client.vector_stores.files.content("file-nope", vector_store_id=store.id)
+
+
+def test_search_results_are_one_page(client: openai.OpenAI) -> None:
+    """As on OpenAI: no page parameter, ``max_num_results`` is the only limit, and the page
+    never has a next one, even when more chunks match."""
+    store_id = _store(client, guide_md=GUIDE, shipping_md=SHIPPING, recipes_txt=RECIPES)
+    raw = client.vector_stores.with_raw_response.search(store_id, query="days", max_num_results=1)
+    body = raw.http_response.json()
+    assert len(body["data"]) == 1
+    assert (body["has_more"], body["next_page"]) == (False, None)
+    assert not raw.parse().has_next_page()
+    assert len(list(client.vector_stores.search(store_id, query="days"))) > 1
+    with pytest.raises(openai.BadRequestError):
+        client.vector_stores.search(store_id, query="days", extra_body={"after": "x"})
+
+
+def test_rewrite_query_searches_what_the_model_wrote(
+    homeport_server: Any, spec_checked: Any, scripted_model: ScriptedModelServer
+) -> None:
+    client = spec_checked(homeport_server(knowledge={"rewrite_model": "scripted"}))
+    store_id = _store(client, guide_md=GUIDE, shipping_md=SHIPPING)
+    question = "How long do I have to send shoes back?"
+
+    def searched(query: str, rewrite: bool) -> tuple[list[str], list[tuple[str, float]]]:
+        raw = client.vector_stores.with_raw_response.search(
+            store_id, query=query, rewrite_query=rewrite, ranking_options={"ranker": "none"}
+        )
+        body = raw.http_response.json()
+        return body["search_query"], [(hit["filename"], hit["score"]) for hit in body["data"]]
+
+    queries, rewritten = searched(question, rewrite=True)
+    assert queries == [f"Echo: {question}"]  # what the scripted model answered
+    sent = httpx.get(scripted_model.url + "/_scripted/requests").json()
+    asked = [
+        entry["body"]["messages"]
+        for entry in sent
+        if entry["path"] == "/v1/chat/completions"
+        and entry["body"].get("messages")
+        and entry["body"]["messages"][0].get("content") == INSTRUCTIONS
+    ]
+    assert asked[-1][-1] == {"role": "user", "content": question}
+    # The results are those of the rewritten query, not of the question.
+    assert rewritten == searched(f"Echo: {question}", rewrite=False)[1]
+    assert rewritten != searched(question, rewrite=False)[1]
+    # A model that fails leaves the query as it was sent.
+    assert searched("refund [[fail 500]]", rewrite=True)[0] == ["refund [[fail 500]]"]
+
+
+def test_expired_store_is_swept_by_the_worker(homeport_server: Any, spec_checked: Any) -> None:
+    server = homeport_server(knowledge={"sweep_seconds": 0.05, "poll_seconds": 0.05})
+    client = spec_checked(server)
+    store_id = _store(client, guide_md=GUIDE)
+    store = client.vector_stores.update(
+        store_id, expires_after={"anchor": "last_active_at", "days": 1}
+    )
+    assert store.status == "completed" and store.usage_bytes > 0
+    with server.services.db.session() as session:
+        session.execute(
+            update(VectorStore)
+            .where(VectorStore.id == store_id)
+            .values(last_active_at=store.last_active_at - 2 * 86400)
+        )
+    deadline = time.monotonic() + 60
+    while (store := client.vector_stores.retrieve(store_id)).usage_bytes and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    assert (store.status, store.usage_bytes) == ("expired", 0)
+    with server.services.db.session() as session:
+        left = session.scalar(
+            select(func.count()).select_from(Chunk).where(Chunk.vector_store_id == store_id)
+        )
+    assert left == 0
+    with pytest.raises(openai.BadRequestError, match="expired"):
+        client.vector_stores.search(store_id, query="refund")
+    with pytest.raises(openai.BadRequestError, match="expired"):
+        client.vector_stores.update(store_id, expires_after={"anchor": "last_active_at", "days": 9})
+    assert client.vector_stores.update(store_id, name="archive").name == "archive"

