@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 revision = "0023"
 down_revision = "0022"
-branch_labels = ("search_tsv",)
+branch_labels = None
 depends_on = None
 
 

@@ -1,7 +1,7 @@
 """memories: AgentCore Memory events
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 Create Date: 2026-11-26 12:51:04.693947
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0024"
-down_revision = "0022"
-branch_labels = ("memories",)
+down_revision = "0023"
+branch_labels = None
 depends_on = None
 
 

@@ -1,7 +1,7 @@
 """replay maps: the shadow workers' shared memory, and pins marked as shadowed
 
 Revision ID: 0025
-Revises: 0022
+Revises: 0024
 Create Date: 2026-11-26 12:54:31.684564
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0025"
-down_revision = "0022"
-branch_labels = ("replay_maps",)
+down_revision = "0024"
+branch_labels = None
 depends_on = None
 
 
