@@ -39,7 +39,7 @@ class KnowledgeSettings(BaseModel):
     lease_seconds: float = 60.0
     poll_seconds: float = 1.0
     poll_after_ms: int = 200
+    """Sent as ``openai-poll-after-ms``: how soon SDK helpers such as upload_and_poll look again."""
     sweep_seconds: float = 300.0
     """How often the worker removes what expired stores and files leave behind
     (homeport.knowledge.sweep)."""
-    """Sent as ``openai-poll-after-ms``: how soon SDK helpers such as upload_and_poll look again."""
