@@ -105,7 +105,7 @@ def _get_run(session: Session, project_id: str, thread_id: str, run_id: str) -> 
     return run
 
 
-_INSERT_RUN = insert(RUNS)
+_INSERT_RUN = insert(RUNS).inline()
 _LOAD_RUN = select(*(c for c in RUNS.c if c.name != "seq")).where(
     RUNS.c.id == bindparam("p_id"),
     RUNS.c.project_id == bindparam("p_project"),
@@ -443,7 +443,7 @@ async def submit_tool_outputs(
             )
         created = now()
         session.execute(
-            insert(ITEMS),
+            insert(ITEMS).inline(),
             [
                 item_row(
                     project_id=project_id,

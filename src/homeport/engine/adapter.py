@@ -234,7 +234,7 @@ def _batches(
 
 @cache
 def _insert_statement(table: Table) -> Executable:
-    return insert(table)
+    return insert(table).inline()
 
 
 @cache

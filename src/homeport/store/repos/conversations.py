@@ -17,7 +17,7 @@ from homeport.store.models import Conversation, now
 from homeport.store.repos.detached import detached
 from homeport.store.repos.identity import assign_id
 
-_INSERT = insert(cast(Table, Conversation.__table__))
+_INSERT = insert(cast(Table, Conversation.__table__)).inline()
 
 
 def create_conversation(

@@ -28,7 +28,7 @@ ITEM_PREFIXES = {
     "reasoning": "rs",
 }
 THREAD_ROLES = ("user", "assistant")
-_INSERT = insert(cast(Table, Item.__table__))
+_INSERT = insert(cast(Table, Item.__table__)).inline()
 
 
 def item_row(

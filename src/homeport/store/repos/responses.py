@@ -38,8 +38,8 @@ ItemRow = dict[str, Any]
 
 # The statements of every request are built once (values go as parameters): SQLAlchemy then
 # skips computing their cache keys.
-_INSERT_RUN = insert(RUNS)
-_INSERT_ITEM = insert(ITEMS)
+_INSERT_RUN = insert(RUNS).inline()
+_INSERT_ITEM = insert(ITEMS).inline()
 _CONVERSATION = select(Conversation.seq).where(
     Conversation.id == bindparam("p_id"), Conversation.project_id == bindparam("p_project")
 )
