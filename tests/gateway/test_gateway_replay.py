@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import openai
 import orjson
 import pytest
 from sqlalchemy import select
@@ -205,3 +206,65 @@ def test_tool_outputs_reach_the_candidate_through_another_replica(
     with candidate.services.db.sessions() as session:
         outputs = session.scalars(select(Item).where(Item.type == "function_call_output")).all()
     assert {o.data.get("output") for o in outputs} >= {"sunny", "shipped"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_polled_run_tool_outputs_reach_the_candidate(
+    start_gateway: GatewayFactory, two_homeports: tuple[HomeportServer, HomeportServer]
+) -> None:
+    """The SDK's create_and_poll: the primary's calls show only in a poll answer, which the
+    gateway hands to its worker; the client's outputs then reach the candidate's run."""
+    managed, candidate = two_homeports
+    gateway = start_gateway(
+        mode="shadow",
+        managed={"base_url": managed.base_url, "api_key": managed.api_key},
+        homeport={"base_url": candidate.base_url, "api_key": candidate.admin_key},
+    )
+    with gateway.client() as client:
+        assistant = client.beta.assistants.create(model="scripted", tools=[LOOKUP])  # type: ignore[list-item]
+        thread = client.beta.threads.create(
+            messages=[{"role": "user", "content": '[[call lookup {"order": 7}]]'}]
+        )
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=20
+        )
+        assert run.status == "requires_action"
+        assert run.required_action is not None
+        tool_call = run.required_action.submit_tool_outputs.tool_calls[0]
+        finished = client.beta.threads.runs.submit_tool_outputs_and_poll(
+            run_id=run.id,
+            thread_id=thread.id,
+            tool_outputs=[{"tool_call_id": tool_call.id, "output": "shipped"}],
+            poll_interval_ms=20,
+        )
+        assert finished.status == "completed"
+        assert "[managed]" in str(client.beta.threads.messages.list(thread_id=thread.id).data)
+    gateway.stop()
+    pairs = {p.request.path.rsplit("/", 1)[-1]: p for p in gateway.pairs()}
+    assert set(pairs) == {"runs", "submit_tool_outputs"}  # the polls are not model calls
+    submitted = pairs["submit_tool_outputs"]
+    assert submitted.candidate.ok, submitted.candidate.body
+    _, _, candidate_thread, _, candidate_run, _ = submitted.candidate_request.path.strip("/").split(
+        "/"
+    )
+    with openai.OpenAI(
+        base_url=candidate.base_url, api_key=candidate.admin_key, max_retries=0
+    ) as direct:
+        replayed = direct.beta.threads.runs.poll(
+            candidate_run, thread_id=candidate_thread, poll_interval_ms=20
+        )
+        steps = direct.beta.threads.runs.steps.list(candidate_run, thread_id=candidate_thread)
+    assert replayed.status == "completed"
+    candidate_calls = [
+        c.id
+        for step in steps.data
+        if step.step_details.type == "tool_calls"
+        for c in step.step_details.tool_calls
+    ]
+    sent = submitted.candidate_request.json()["tool_outputs"][0]
+    assert sent == {"tool_call_id": sent["tool_call_id"], "output": "shipped"}
+    assert sent["tool_call_id"] in candidate_calls
+    with candidate.services.db.sessions() as session:
+        outputs = session.scalars(select(Item).where(Item.type == "function_call_output")).all()
+    assert {o.data.get("output") for o in outputs} == {"shipped"}

@@ -291,7 +291,14 @@ class Gateway:
         mirroring = (
             route.scope is Scope.SHARED and route.write and state.mode is not Mode.PASSTHROUGH
         )
-        capture = route.model_call or shadowing or mirroring or plan.pin_kind is not None
+        # A run the client polls shows its tool calls only here: the worker learns them.
+        polled = (
+            state.mode is Mode.SHADOW
+            and plan.side is Upstream.MANAGED
+            and plan.shadowed
+            and _is_run_retrieve(method, path)
+        )
+        capture = route.model_call or shadowing or polled or mirroring or plan.pin_kind is not None
         started_at = time.time()
         t0 = time.perf_counter()
         # An evacuated conversation: the managed side knows it under its own IDs.
@@ -343,7 +350,7 @@ class Gateway:
             input_tokens=given,
             output_tokens=made,
         )
-        if shadowing:
+        if shadowing or (polled and _requires_action(answer)):
             self.shadow.submit(
                 encode(
                     method=method,
@@ -468,6 +475,19 @@ class Gateway:
             return False
         self.metrics.pins_written.labels(plan.side, plan.pin_kind).inc()
         return True
+
+
+def _is_run_retrieve(method: str, path: str) -> bool:
+    """GET /v1/threads/{thread}/runs/{run}."""
+    parts = path.strip("/").split("/")
+    return method == "GET" and len(parts) == 5 and parts[1] == "threads" and parts[3] == "runs"
+
+
+def _requires_action(answer: CapturedResponse) -> bool:
+    """A run waiting for tool outputs (the byte test spares parsing every other poll answer)."""
+    if answer.status != 200 or b'"requires_action"' not in answer.body:
+        return False
+    return _json_object(answer.body).get("status") == "requires_action"
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -66,6 +66,7 @@ class ShadowJob:
     answer_id: str | None  # the primary's response or run this answer belongs to
     replies_to: str | None  # the earlier answer whose tool calls this request answers
     answered: tuple[str, ...]  # the primary's call IDs this request answers
+    polled: bool  # a polled run's answer that asks for tool calls: learn both sides' calls
     done: asyncio.Future[bool] = field(init=False)
     wait_for: asyncio.Future[bool] | None = field(init=False, default=None)
 
@@ -95,6 +96,7 @@ def job_of(handoff: Handoff) -> ShadowJob:
         produces = [k for k in (object_id, handoff.also_produces) if k]
     parts = request.path.rstrip("/").split("/")
     submits = parts[-1] == "submit_tool_outputs"
+    polled = request.method == "GET"  # the proxy hands off only run retrieves asking for tools
     data: dict[str, Any] | None = None
     if request.method == "POST" and request.body[:1] == b"{":
         try:
@@ -113,9 +115,10 @@ def job_of(handoff: Handoff) -> ShadowJob:
         produces=tuple(produces),
         object_id=object_id,
         created_at=created.created_at if created else None,
-        answer_id=parts[-2] if submits else object_id,
+        answer_id=parts[-2] if submits else parts[-1] if polled else object_id,
         replies_to=parts[-2] if submits else handoff.after,
         answered=tuple(tool_output_ids(data)),
+        polled=polled,
     )
 
 
@@ -216,6 +219,8 @@ class ShadowDispatcher:
         if known is None:
             self._reports.dropped("conversation_not_mirrored")
             return False
+        if job.polled and _calls_known(job, known):
+            return True  # polled again: the calls of this step are already learned
         request = self._candidate_request(job, known)
         if request is None:
             self._reports.dropped("diverged")
@@ -225,10 +230,9 @@ class ShadowDispatcher:
             extra.append((OBJECT_ID_HEADER, job.object_id))
             if job.created_at is not None:
                 extra.append((CREATED_AT_HEADER, str(job.created_at)))
+        fetch = self._poll(request) if job.polled else self._candidate.fetch(request, tuple(extra))
         try:
-            answer = await asyncio.wait_for(
-                self._candidate.fetch(request, tuple(extra)), self._config.timeout_seconds
-            )
+            answer = await asyncio.wait_for(fetch, self._config.timeout_seconds)
         except TimeoutError:
             answer = _timed_out(self._candidate.upstream, self._config.timeout_seconds)
         given, made = usage(answer.body, answer.streamed) if answer.ok else (0, 0)
@@ -255,6 +259,16 @@ class ShadowDispatcher:
             await asyncio.to_thread(self._maps.write, learned)
         return answer.ok
 
+    async def _poll(self, request: CapturedRequest) -> CapturedResponse:
+        """The candidate's run, re-read (50 ms doubling to 1 s) until it no longer runs."""
+        pause = FIRST_POLL_SECONDS
+        while True:
+            answer = await self._candidate.fetch(request)
+            if not answer.ok or answer.json().get("status") not in ("queued", "in_progress"):
+                return answer
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
     async def _recall(self, job: ShadowJob) -> dict[str, Entry] | None:
         """The replay-map rows this copy refers to, once the copies it depends on are finished
         (on any replica); None when the candidate does not hold the conversation."""
@@ -266,17 +280,20 @@ class ShadowDispatcher:
             required.add(job.after)
             if job.answered and job.replies_to:
                 required.add(job.replies_to)
+            if job.polled and job.answer_id:
+                required.add(job.answer_id)  # only runs whose copy the maps know
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._config.timeout_seconds
         pause = FIRST_POLL_SECONDS
         while True:
             known = await asyncio.to_thread(self._maps.read, refs)
-            if any(known[k].broken for k in (job.after, job.replies_to) if k in known):
+            keys = (job.after, job.replies_to, job.answer_id)
+            if any(known[k].broken for k in keys if k and k in known):
                 return None
-            if required <= known.keys():
+            if required <= known.keys() and (not required or _calls_arrived(job, known)):
                 return known
             if loop.time() >= deadline:
-                return None
+                return known if required <= known.keys() else None
             await asyncio.sleep(pause)
             pause = min(pause * 2, 1.0)
 
@@ -303,6 +320,23 @@ class ShadowDispatcher:
             if changed:
                 body = orjson.dumps(data)
         return CapturedRequest(request.method, path, request.query, request.headers, body)
+
+
+def _learned_call_ids(known: dict[str, Entry], key: str | None) -> set[str]:
+    """The primary's call IDs the replay maps hold for one answer."""
+    entry = known.get(key or "")
+    return {c.id for c in entry.calls[0]} if entry and entry.calls else set()
+
+
+def _calls_known(job: ShadowJob, known: dict[str, Entry]) -> bool:
+    """The replay maps already hold the calls a polled run's answer asks for."""
+    return _learned_call_ids(known, job.answer_id) == {c.id for c in function_calls(job.primary)}
+
+
+def _calls_arrived(job: ShadowJob, known: dict[str, Entry]) -> bool:
+    """Tool outputs wait for the calls they answer: a polled run's are learned by the copy of
+    the poll answer that showed them, maybe still running on another replica."""
+    return set(job.answered) <= _learned_call_ids(known, job.replies_to)
 
 
 def _learned(job: ShadowJob, answer: CapturedResponse) -> dict[str, Entry]:
