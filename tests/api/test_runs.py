@@ -411,30 +411,33 @@ def test_one_active_run_per_thread(client: openai.OpenAI) -> None:
 
 
 def test_create_thread_and_run_makes_vector_stores(client: openai.OpenAI) -> None:
-    """The ``vector_stores`` helper works here as on create-thread and create-assistant."""
+    """The ``vector_stores`` helper works in the new thread's resources, as on create-thread
+    and create-assistant; the run's own ``tool_resources`` take IDs only, as OpenAI's do."""
     notes = client.files.create(file=("notes.txt", b"homeport keeps IDs."), purpose="assistants")
-    extra = client.files.create(file=("extra.txt", b"more notes"), purpose="assistants")
     assistant = _assistant(client, tools=[{"type": "file_search"}])
+    helper = {"file_search": {"vector_stores": [{"file_ids": [notes.id]}]}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.beta.threads.create_and_run(
+            assistant_id=assistant,
+            thread={"messages": [{"role": "user", "content": "hello"}]},
+            extra_body={"tool_resources": helper},
+        )
+    assert caught.value.body == {
+        "message": "Unknown parameter: 'tool_resources.file_search.vector_stores'.",
+        "type": "invalid_request_error",
+        "param": "tool_resources.file_search.vector_stores",
+        "code": "unknown_parameter",
+    }
+    assert client.vector_stores.list().data == []
     run = client.beta.threads.create_and_run_poll(
         assistant_id=assistant,
-        thread={
-            "messages": [{"role": "user", "content": "hello"}],
-            "tool_resources": {"file_search": {"vector_stores": [{"file_ids": [notes.id]}]}},
-        },
-        extra_body={
-            "tool_resources": {"file_search": {"vector_stores": [{"file_ids": [extra.id]}]}}
-        },
+        thread={"messages": [{"role": "user", "content": "hello"}], "tool_resources": helper},
     )
     assert run.status == "completed"
     thread = client.beta.threads.retrieve(run.thread_id)
     assert thread.tool_resources is not None and thread.tool_resources.file_search is not None
     [store_id] = thread.tool_resources.file_search.vector_store_ids or []
     assert [f.id for f in client.vector_stores.files.list(store_id)] == [notes.id]
-    stores = {
-        s.id: [f.id for f in client.vector_stores.files.list(s.id)]
-        for s in client.vector_stores.list()
-    }
-    assert sorted(stores.values()) == sorted([[extra.id], [notes.id]])
 
 
 def test_unknown_files_are_refused_and_nothing_is_made(

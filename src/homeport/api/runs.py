@@ -316,9 +316,7 @@ async def create_thread_and_run(
             make_vector_store=make_store,
             param="thread.",
         )
-        resources = checked_resources(
-            session, project_id, body.tool_resources, make_vector_store=make_store
-        )
+        resources = checked_resources(session, project_id, body.tool_resources)
         row = _new_run(
             services,
             session,

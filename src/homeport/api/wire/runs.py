@@ -14,7 +14,7 @@ from homeport.api.wire.common import (
     ReasoningEffort,
     ResponseFormat,
     Temperature,
-    ToolResourcesCreate,
+    ToolResources,
     Tools,
     TopP,
     WireModel,
@@ -71,7 +71,7 @@ class CreateRunRequest(RunOptions):
 
 class CreateThreadAndRunRequest(RunOptions):
     thread: CreateThreadRequest | None = None
-    tool_resources: ToolResourcesCreate | None = None
+    tool_resources: ToolResources | None = None
 
 
 class ModifyRunRequest(WireModel):
