@@ -28,7 +28,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -191,19 +192,26 @@ class Postgres:
             shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def run_database(database: str, args: argparse.Namespace) -> list[dict[str, object]]:
+@contextmanager
+def serving(database: str, postgres_url: str | None, prefix: str) -> Iterator[tuple[str, str, int]]:
+    """The scripted upstream and ``homeport serve`` on a fresh ``database`` (``sqlite`` or
+    ``postgresql``): their URLs and serve's PID; everything is stopped on the way out."""
     procs = Processes()
-    with tempfile.TemporaryDirectory(prefix="engine-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
         try:
             if database == "sqlite":
-                upstream, homeport, pid = start(procs, work, f"sqlite:///{work}/homeport.db")
-                return uvloop.run(measure(upstream, homeport, pid, args, database))
-            with Postgres(args.postgres_url) as url:
-                upstream, homeport, pid = start(procs, work, url)
-                return uvloop.run(measure(upstream, homeport, pid, args, database))
+                yield start(procs, work, f"sqlite:///{work}/homeport.db")
+            else:
+                with Postgres(postgres_url) as url:
+                    yield start(procs, work, url)
         finally:
             procs.stop_all()
+
+
+def run_database(database: str, args: argparse.Namespace) -> list[dict[str, object]]:
+    with serving(database, args.postgres_url, "engine-bench-") as (upstream, homeport, pid):
+        return uvloop.run(measure(upstream, homeport, pid, args, database))
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ import argparse
 import io
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from typing import Any
 import openai
 
 from _corpus import texts
-from _loadgen import Processes, cpu_seconds
-from engine_overhead import Postgres, start
+from _loadgen import cpu_seconds
+from engine_overhead import serving
 from homeport.knowledge.chunking import chunk_text
 from homeport.knowledge.embeddings import LocalEmbedder
 
@@ -106,18 +105,8 @@ def embed_alone(embedder: LocalEmbedder, chunks: list[str]) -> dict[str, Any]:
 def run_database(
     database: str, args: argparse.Namespace, files: list[str], chunks: list[str]
 ) -> dict[str, Any]:
-    procs = Processes()
-    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
-        work = Path(tmp)
-        try:
-            if database == "sqlite":
-                _, base_url, pid = start(procs, work, f"sqlite:///{work}/homeport.db")
-                return ingest(base_url, pid, files, len(chunks))
-            with Postgres(args.postgres_url) as url:
-                _, base_url, pid = start(procs, work, url)
-                return ingest(base_url, pid, files, len(chunks))
-        finally:
-            procs.stop_all()
+    with serving(database, args.postgres_url, "ingest-bench-") as (_, base_url, pid):
+        return ingest(base_url, pid, files, len(chunks))
 
 
 def main() -> None:
