@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -65,11 +66,19 @@ class Knowledge:
                 ingestor.process(job, "test")
 
 
-@pytest.fixture
-def knowledge(settings: Settings) -> Iterator[Knowledge]:
+@contextmanager
+def knowledge_on(settings: Settings) -> Iterator[Knowledge]:
     services = Services.from_settings(settings)
     prepare_database(services)
     with services.db.session() as session:
         project_id = keys.ensure_project(session, settings.default_project).id
-    yield Knowledge(services, project_id)
-    services.db.dispose()
+    try:
+        yield Knowledge(services, project_id)
+    finally:
+        services.db.dispose()
+
+
+@pytest.fixture
+def knowledge(settings: Settings) -> Iterator[Knowledge]:
+    with knowledge_on(settings) as knowledge:
+        yield knowledge

@@ -1,17 +1,21 @@
-"""The sweep removes expired stores' chunks and index entries, and expired files with their
-blobs when no other file shares the content; on SQLite and PostgreSQL."""
+"""The sweep removes expired stores' chunks and index entries, expired files with their blobs
+when no other file shares the content, and blobs no file names; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
+
+import io
+import os
+import time
 
 import pytest
 from sqlalchemy import func, select, text, update
 
 from homeport.knowledge import stores
-from homeport.knowledge.blobs import blob_store
+from homeport.knowledge.blobs import LocalBlobs, blob_store, stage
 from homeport.knowledge.chunking import resolve_strategy
 from homeport.knowledge.embeddings import get_embedder
 from homeport.knowledge.search import search
-from homeport.knowledge.sweep import Swept, sweep
+from homeport.knowledge.sweep import ORPHAN_GRACE_SECONDS, Swept, sweep
 from homeport.store.models.base import now
 from homeport.store.models.knowledge import Chunk, StoredFile, VectorStore, VectorStoreFile
 from tests.knowledge.conftest import Knowledge
@@ -64,7 +68,7 @@ def test_sweep_empties_expired_stores_and_deletes_expired_files(knowledge: Knowl
             )
         }
 
-    assert sweep(db, blobs) == Swept(stores=1, files=2, blobs=1)
+    assert sweep(db, blobs) == Swept(stores=1, files=2, blobs=1, orphans=0)
 
     assert _chunks(knowledge, old.id) == 0
     assert _chunks(knowledge, kept.id) > 0
@@ -117,4 +121,40 @@ def test_sweep_empties_expired_stores_and_deletes_expired_files(knowledge: Knowl
         blobs.read(sha[unique])
     assert blobs.read(sha[shared]) == SHIPPING  # the kept store's file still has these bytes
 
-    assert sweep(db, blobs) == Swept(stores=0, files=0, blobs=0)
+    assert sweep(db, blobs) == Swept(stores=0, files=0, blobs=0, orphans=0)
+
+
+def test_sweep_deletes_blobs_no_file_names_after_the_grace_period(knowledge: Knowledge) -> None:
+    db = knowledge.services.db
+    blobs = blob_store(knowledge.services.settings)
+    assert isinstance(blobs, LocalBlobs)
+    named = knowledge.upload("kept.md", GUIDE)
+    long_ago = time.time() - ORPHAN_GRACE_SECONDS - 60
+
+    def orphan(data: bytes, *, written: float) -> str:
+        """A blob stored by an upload whose process died before recording the file."""
+        staged = stage(io.BytesIO(data), folder=blobs.staging, limit=1 << 20)
+        blobs.put(staged)
+        os.utime(blobs.root / staged.sha256[:2] / staged.sha256[2:], (written, written))
+        return staged.sha256
+
+    old = orphan(b"left by a killed upload", written=long_ago)
+    fresh = orphan(b"an upload still recording its row", written=time.time())
+    revived = orphan(SHIPPING, written=long_ago)
+    blobs.put(stage(io.BytesIO(SHIPPING), folder=blobs.staging, limit=1 << 20))  # uploaded again
+    leftover = stage(io.BytesIO(b"half an upload"), folder=blobs.staging, limit=1 << 20).path
+    os.utime(leftover, (long_ago, long_ago))
+    with db.session() as session:
+        named_sha = session.scalar(select(StoredFile.sha256).where(StoredFile.id == named))
+    assert named_sha is not None
+    named_path = blobs.root / named_sha[:2] / named_sha[2:]
+    os.utime(named_path, (long_ago, long_ago))
+
+    assert sweep(db, blobs) == Swept(stores=0, files=0, blobs=0, orphans=2)
+
+    with pytest.raises(FileNotFoundError):
+        blobs.read(old)
+    assert not leftover.exists()
+    assert blobs.read(fresh) == b"an upload still recording its row"
+    assert blobs.read(revived) == SHIPPING
+    assert blobs.read(named_sha) == GUIDE

@@ -74,3 +74,23 @@ def test_start_up_refuses_a_database_behind(blank_settings: Settings) -> None:
             prepare_database(services)
     finally:
         services.db.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_upgrade_rebuilds_vector_indexes_built_with_old_settings(blank_database_url: str) -> None:
+    database = Database(blank_database_url)
+    try:
+        upgrade(database.engine, "0025")
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE INDEX ix_knowledge_chunks_hnsw_3 ON knowledge_chunks "
+                "USING hnsw ((embedding::vector(3)) vector_cosine_ops) WHERE dims = 3"
+            )
+        upgrade(database.engine)
+        with database.engine.connect() as conn:
+            options = conn.exec_driver_sql(
+                "SELECT reloptions FROM pg_class WHERE relname = 'ix_knowledge_chunks_hnsw_3'"
+            ).scalar_one()
+        assert sorted(options) == ["ef_construction=200", "m=16"]
+    finally:
+        database.dispose()

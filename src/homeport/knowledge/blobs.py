@@ -73,8 +73,21 @@ class BlobStore(ABC):
     @abstractmethod
     def delete(self, sha256: str) -> None: ...
 
+    @abstractmethod
+    def listing(self) -> Iterator[tuple[str, float]]:
+        """Every stored blob: its sha256 and when it was last written (Unix seconds)."""
+
     def read(self, sha256: str) -> bytes:
         return b"".join(self.open(sha256))
+
+    def clear_staging(self, before: float) -> int:
+        """Remove staged copies last written before ``before``: what a killed upload left."""
+        removed = 0
+        for leftover in self.staging.glob(".upload-*") if self.staging.is_dir() else ():
+            if leftover.stat().st_mtime < before:
+                leftover.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
 
 class LocalBlobs(BlobStore):
@@ -89,6 +102,8 @@ class LocalBlobs(BlobStore):
         target = self._path(staged.sha256)
         if target.exists():
             staged.path.unlink(missing_ok=True)
+            # Written again as far as the orphan sweep can tell: its grace period restarts.
+            os.utime(target)
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         with staged.path.open("rb+") as handle:
@@ -102,6 +117,14 @@ class LocalBlobs(BlobStore):
 
     def delete(self, sha256: str) -> None:
         self._path(sha256).unlink(missing_ok=True)
+
+    def listing(self) -> Iterator[tuple[str, float]]:
+        for folder in self.root.iterdir() if self.root.is_dir() else ():
+            if len(folder.name) != 2 or not folder.is_dir():
+                continue  # .staging and anything else that is not a blob folder
+            for blob in folder.iterdir():
+                if not blob.name.startswith("."):
+                    yield folder.name + blob.name, blob.stat().st_mtime
 
 
 class S3Blobs(BlobStore):
@@ -133,6 +156,14 @@ class S3Blobs(BlobStore):
 
     def delete(self, sha256: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(sha256))
+
+    def listing(self) -> Iterator[tuple[str, float]]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
+        for page in pages:
+            for item in page.get("Contents", ()):
+                yield item["Key"][len(self.prefix) :], item["LastModified"].timestamp()
 
 
 def blob_store(settings: Settings) -> BlobStore:

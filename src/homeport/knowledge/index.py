@@ -218,8 +218,8 @@ class PostgresIndex(SearchIndex):
     """HNSW built with ``ef_construction = 200`` and searched with ``ef_search = 400``: on
     100,000 clustered chunks pgvector's defaults (64, 40) found 0.73 of the true top 10 even at
     ``ef_search = 200``; these settings find 0.98 for about 5 ms more per query and a build four
-    times as long (benchmarks.md). An index built before keeps its build settings until it is
-    dropped (it is rebuilt on next use)."""
+    times as long (benchmarks.md). Indexes an older homeport built with other settings are
+    rebuilt by migration 0026."""
 
     ef_search = 400
 

@@ -6,6 +6,10 @@
   files stay, as on OpenAI.
 - A file past its own ``expires_at`` is already invisible; the sweep deletes its row and then
   its blob, unless another file has the same content.
+- A blob no file row names, written more than ``ORPHAN_GRACE_SECONDS`` ago, is deleted: a
+  process killed between storing an upload and recording its row, or between deleting a row and
+  its blob, leaves one. So is a staged upload copy that old. The grace period covers an upload
+  in flight (a blob written again restarts it).
 
 The ingestion worker sweeps every ``knowledge.sweep_seconds``. Every step is idempotent and
 each store is swept in its own short transaction, so processes may sweep at the same time.
@@ -24,6 +28,7 @@ from homeport.store.models.base import now
 from homeport.store.models.knowledge import StoredFile, VectorStore, VectorStoreFile
 
 BATCH = 500
+ORPHAN_GRACE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +38,9 @@ class Swept:
     files: int
     """Expired files deleted."""
     blobs: int
-    """Blobs deleted (no file left with that content)."""
+    """Blobs of expired files deleted (no file left with that content)."""
+    orphans: int
+    """Blobs and staged copies deleted that no file row named (what killed processes left)."""
 
 
 def _expired_stores_with_contents(db: Database, moment: int) -> list[str]:
@@ -92,10 +99,27 @@ def _delete_expired_files(db: Database, blobs: BlobStore, moment: int) -> tuple[
     return len(rows), deleted
 
 
+def _delete_orphans(db: Database, blobs: BlobStore, before: float) -> int:
+    deleted = blobs.clear_staging(before)
+    candidates = [sha for sha, written in blobs.listing() if written < before]
+    for first in range(0, len(candidates), BATCH):
+        part = candidates[first : first + BATCH]
+        with db.session() as session:
+            named = set(
+                session.scalars(select(StoredFile.sha256).where(StoredFile.sha256.in_(part)))
+            )
+        for sha in part:
+            if sha not in named:
+                blobs.delete(sha)
+                deleted += 1
+    return deleted
+
+
 def sweep(db: Database, blobs: BlobStore, *, moment: int | None = None) -> Swept:
     moment = now() if moment is None else moment
     store_ids = _expired_stores_with_contents(db, moment)
     for store_id in store_ids:
         _empty_store(db, store_id)
     files, deleted = _delete_expired_files(db, blobs, moment)
-    return Swept(len(store_ids), files, deleted)
+    orphans = _delete_orphans(db, blobs, moment - ORPHAN_GRACE_SECONDS)
+    return Swept(len(store_ids), files, deleted, orphans)

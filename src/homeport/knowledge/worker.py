@@ -108,12 +108,14 @@ class IngestWorker:
             return
         self._next_sweep = time.monotonic() + self.settings.sweep_seconds
         swept = await asyncio.to_thread(sweep, self.services.db, blob_store(self.services.settings))
-        if swept.stores or swept.files:
+        if swept.stores or swept.files or swept.orphans:
             log.info(
-                "swept %d expired vector stores and %d expired files (%d blobs deleted)",
+                "swept %d expired vector stores and %d expired files (%d blobs deleted), "
+                "%d orphaned blobs",
                 swept.stores,
                 swept.files,
                 swept.blobs,
+                swept.orphans,
             )
 
     async def _run(self, job: Job) -> None:
