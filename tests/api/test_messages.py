@@ -32,12 +32,13 @@ def _project_id(homeport: HomeportServer) -> str:
 
 def test_create_retrieve_modify_delete(client: openai.OpenAI, thread_id: str) -> None:
     upload = client.files.create(file=("doc.txt", b"a document"), purpose="assistants")
+    image = client.files.create(file=("a.png", b"\x89PNG\r\n\x1a\n"), purpose="vision")
     message = client.beta.threads.messages.create(
         thread_id,
         role="user",
         content=[
             {"type": "text", "text": "Describe these."},
-            {"type": "image_file", "image_file": {"file_id": "file_img", "detail": "low"}},
+            {"type": "image_file", "image_file": {"file_id": image.id, "detail": "low"}},
             {"type": "image_url", "image_url": {"url": "https://example.com/b.png"}},
         ],
         attachments=[
@@ -182,6 +183,36 @@ def test_unknown_attachment_file_is_a_404(client: openai.OpenAI, thread_id: str)
         "code": None,
     }
     assert client.beta.threads.messages.list(thread_id).data == []
+
+
+def test_unknown_image_file_is_a_404_and_a_known_one_is_kept(
+    client: openai.OpenAI, thread_id: str
+) -> None:
+    image = client.files.create(file=("chart.png", b"\x89PNG\r\n\x1a\n"), purpose="vision")
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.threads.messages.create(
+            thread_id,
+            role="user",
+            content=[
+                {"type": "text", "text": "compare these"},
+                {"type": "image_file", "image_file": {"file_id": image.id}},
+                {"type": "image_file", "image_file": {"file_id": "file_gone"}},
+            ],
+        )
+    assert caught.value.body == {
+        "message": "No such File object: file_gone",
+        "type": "invalid_request_error",
+        "param": "content[2].image_file.file_id",
+        "code": None,
+    }
+    assert client.beta.threads.messages.list(thread_id).data == []
+    kept = client.beta.threads.messages.create(
+        thread_id,
+        role="user",
+        content=[{"type": "image_file", "image_file": {"file_id": image.id, "detail": "low"}}],
+    )
+    part = kept.content[0]
+    assert part.type == "image_file" and part.image_file.file_id == image.id
 
 
 def test_projects_are_isolated(

@@ -14,7 +14,12 @@ from homeport.api.pagination import PageParams, list_page, page_params, paginate
 from homeport.api.tool_resources import check_files
 from homeport.api.validation import reject_nul
 from homeport.api.wire.common import render_deleted
-from homeport.api.wire.messages import CreateMessageRequest, ModifyMessageRequest, render_message
+from homeport.api.wire.messages import (
+    CreateMessageRequest,
+    ImageFilePart,
+    ModifyMessageRequest,
+    render_message,
+)
 from homeport.engine.status import ACTIVE, PAUSED, QUEUED
 from homeport.errors import InvalidRequest
 from homeport.store.models import Item, Run
@@ -45,14 +50,23 @@ def insert_message(
     param: str = "",
 ) -> Item:
     """Store a client's message (a create-message request, a thread's initial messages or a
-    run's additional messages) as a completed message item. Its attachments' files must exist
-    (``param`` prefixes the parameter an unknown one is reported in, e.g. ``messages[0].``)."""
+    run's additional messages) as a completed message item. Its attachments' files and image
+    files must exist (``param`` prefixes the parameter an unknown one is reported in, e.g.
+    ``messages[0].``)."""
+    parts = body.content if isinstance(body.content, list) else ()
     check_files(
         session,
         project_id,
         (
-            (f"{param}attachments[{index}].file_id", attachment.file_id)
-            for index, attachment in enumerate(body.attachments or ())
+            *(
+                (f"{param}attachments[{index}].file_id", attachment.file_id)
+                for index, attachment in enumerate(body.attachments or ())
+            ),
+            *(
+                (f"{param}content[{index}].image_file.file_id", part.image_file.file_id)
+                for index, part in enumerate(parts)
+                if isinstance(part, ImageFilePart)
+            ),
         ),
     )
     return items.add_item(
