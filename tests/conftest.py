@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,26 @@ def openai_client(homeport: HomeportServer) -> Iterator[openai.OpenAI]:
 def admin_client(homeport: HomeportServer) -> Iterator[openai.OpenAI]:
     with homeport.client(admin=True) as client:
         yield client
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An S3-compatible server (moto in server mode) on 127.0.0.1 with a bucket ``homeport``."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    # moto keeps its buckets per process, not per server: start from none.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
+    boto3.client("s3", endpoint_url=url).create_bucket(Bucket="homeport")
+    yield url
+    server.stop()

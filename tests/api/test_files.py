@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -81,27 +80,6 @@ def test_upload_over_the_limit_is_refused_and_leaves_nothing(
     assert client.files.list().data == []
     leftovers = [p for p in (tmp_path / "data" / "blobs").rglob("*") if p.is_file()]
     assert leftovers == []
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """An S3-compatible server (moto in server mode) on 127.0.0.1 with a bucket ``homeport``."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=url).create_bucket(Bucket="homeport")
-    yield url
-    server.stop()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

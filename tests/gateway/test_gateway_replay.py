@@ -1,5 +1,6 @@
 """Tool-output replay: the candidate gets the client's outputs under its own call IDs, whichever
-gateway replica the outputs reach (the replay maps live in the store)."""
+gateway replica the outputs reach (the replay maps live in the store), and whichever replica
+sees a polled run wait for them."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from homeport.gateway.replay import (
     tool_output_ids,
 )
 from homeport.gateway.replaymaps import Entry, ReplayMaps
-from homeport.gateway.seams import CapturedResponse, Upstream
+from homeport.gateway.seams import CapturedResponse, ShadowPair, Upstream
 from homeport.store.db import Database
 from homeport.store.models import Item
 from homeport.testing.scripted_model import ScriptedModelOptions
@@ -243,7 +244,52 @@ def test_polled_run_tool_outputs_reach_the_candidate(
     gateway.stop()
     pairs = {p.request.path.rsplit("/", 1)[-1]: p for p in gateway.pairs()}
     assert set(pairs) == {"runs", "submit_tool_outputs"}  # the polls are not model calls
-    submitted = pairs["submit_tool_outputs"]
+    _assert_candidate_run_took_the_outputs(pairs["submit_tool_outputs"], candidate)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_polled_run_across_replicas_reaches_the_candidate(
+    start_gateway: GatewayFactory, two_homeports: tuple[HomeportServer, HomeportServer]
+) -> None:
+    """Created through one replica, polled and answered through the other: the replica that
+    sees the run wait for tool outputs did not make its shadow copy."""
+    managed, candidate = two_homeports
+    sides = {
+        "mode": "shadow",
+        "managed": {"base_url": managed.base_url, "api_key": managed.api_key},
+        "homeport": {"base_url": candidate.base_url, "api_key": candidate.admin_key},
+    }
+    first, second = start_gateway(**sides), start_gateway(**sides)
+    with first.client() as a, second.client() as b:
+        assistant = a.beta.assistants.create(model="scripted", tools=[LOOKUP])  # type: ignore[list-item]
+        thread = a.beta.threads.create(
+            messages=[{"role": "user", "content": '[[call lookup {"order": 7}]]'}]
+        )
+        created = a.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+        run = b.beta.threads.runs.poll(created.id, thread_id=thread.id, poll_interval_ms=20)
+        assert run.status == "requires_action"
+        assert run.required_action is not None
+        tool_call = run.required_action.submit_tool_outputs.tool_calls[0]
+        a.beta.threads.runs.submit_tool_outputs(
+            run_id=run.id,
+            thread_id=thread.id,
+            tool_outputs=[{"tool_call_id": tool_call.id, "output": "shipped"}],
+        )
+        finished = b.beta.threads.runs.poll(run.id, thread_id=thread.id, poll_interval_ms=20)
+        assert finished.status == "completed"
+    first.stop()
+    second.stop()
+    pairs = {p.request.path.rsplit("/", 1)[-1]: p for p in first.pairs()}
+    assert set(pairs) == {"runs", "submit_tool_outputs"}
+    assert second.pairs() == []  # polls are not model calls
+    _assert_candidate_run_took_the_outputs(pairs["submit_tool_outputs"], candidate)
+
+
+def _assert_candidate_run_took_the_outputs(
+    submitted: ShadowPair, candidate: HomeportServer
+) -> None:
+    """The replayed submit named one of the candidate's own tool calls, and its run completed."""
     assert submitted.candidate.ok, submitted.candidate.body
     _, _, candidate_thread, _, candidate_run, _ = submitted.candidate_request.path.strip("/").split(
         "/"

@@ -1,5 +1,5 @@
-"""S3-compatible blob storage, against moto's S3 (the same API calls as a bucket on AWS, MinIO or
-Ceph): store, read, list, delete, and the sweep's orphan pass."""
+"""S3-compatible blob storage, against moto's S3 server (the same API calls as a bucket on AWS,
+MinIO or Ceph): store, read, list, delete, and the sweep's orphan pass."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import io
 import time
 from collections.abc import Iterator
 
-import boto3
 import pytest
-from moto import mock_aws
 from sqlalchemy import select
 
 from homeport.config import Settings
@@ -20,22 +18,12 @@ from tests.knowledge.conftest import Knowledge, knowledge_on
 
 
 @pytest.fixture
-def s3_knowledge(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Knowledge]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        boto3.client("s3", region_name="eu-west-1").create_bucket(
-            Bucket="manuals", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-        )
-        knowledge = settings.knowledge.model_copy(
-            update={"blob_store": "s3", "s3_bucket": "manuals", "s3_region": "eu-west-1"}
-        )
-        with knowledge_on(settings.model_copy(update={"knowledge": knowledge})) as on_s3:
-            yield on_s3
+def s3_knowledge(settings: Settings, s3_endpoint: str) -> Iterator[Knowledge]:
+    knowledge = settings.knowledge.model_copy(
+        update={"blob_store": "s3", "s3_bucket": "homeport", "s3_endpoint_url": s3_endpoint}
+    )
+    with knowledge_on(settings.model_copy(update={"knowledge": knowledge})) as on_s3:
+        yield on_s3
 
 
 def _s3(knowledge: Knowledge) -> S3Blobs:
