@@ -1,8 +1,9 @@
 """Gateway fixtures: two scripted model servers as the two sides, and gateways in front of them.
 
 The managed side answers with the persona ``managed``, the candidate with ``homeport``, so every
-answer shows which side produced it. ``start_gateway(**config)`` serves a real gateway (uvicorn)
-over the test database (SQLite and PostgreSQL); ``stop()`` drains its shadow copies and pairs.
+answer shows which side produced it. ``start_gateway(**config)`` serves a real gateway (its own
+HTTP server, in a thread) over the test database (SQLite and PostgreSQL); ``stop()`` drains its
+shadow copies and pairs.
 ``two_homeports`` serves two homeport servers with separate databases as the two sides (the
 "managed" one answers with the ``managed`` persona): a thread exists on one side only.
 ``wait_for(condition, what)`` polls until a gateway has followed a change in the store.
@@ -10,7 +11,10 @@ over the test database (SQLite and PostgreSQL); ``stop()`` drains its shadow cop
 
 from __future__ import annotations
 
+import asyncio
 import math
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,20 +23,62 @@ from typing import Any
 import openai
 import orjson
 import pytest
+import uvloop
 
 from homeport.gateway.app import Gateway
 from homeport.gateway.config import GatewayConfig
 from homeport.gateway.seams import ShadowPair
-from homeport.gateway.server import build_gateway
-from homeport.testing.background import BackgroundServer
+from homeport.gateway.server import build_gateway, run_gateway
 from homeport.testing.scripted_model import ScriptedModelOptions, ScriptedModelServer
 from tests.support.servers import HomeportServer, server_settings
 
 
-class GatewayServer(BackgroundServer):
+class GatewayServer:
+    """A gateway served (``run_gateway``) in a background thread on a free 127.0.0.1 port."""
+
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        super().__init__(gateway)
+        self.port = 0
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 30.0) -> GatewayServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        ready = threading.Event()
+
+        async def serve() -> None:
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            await run_gateway(self.gateway, self._stop, sock=sock, started=ready.set)
+
+        def run() -> None:
+            try:
+                uvloop.run(serve())
+            except BaseException as exc:  # reported by start()
+                self._error = exc
+            finally:
+                sock.close()
+                ready.set()
+
+        self._thread = threading.Thread(target=run, name=f"gateway-{self.port}", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout) or self._error is not None:
+            raise RuntimeError(f"the gateway did not start: {self._error!r}")
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:

@@ -29,3 +29,13 @@ def test_missing_and_invalid_configs_fail_with_one_line(tmp_path: Path) -> None:
     assert invalid.returncode == 1
     assert "setting 'mode'" in invalid.stderr and "Traceback" not in invalid.stderr
     assert len(invalid.stderr.strip().splitlines()) == 1
+
+
+def test_an_upstream_that_is_not_an_http_url_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        '[managed]\nbase_url = "api.openai.com/v1"\n[homeport]\nbase_url = "http://127.0.0.1:2/v1"\n'
+    )
+    refused = _gateway("--config", str(config))
+    assert refused.returncode == 1
+    assert "setting 'managed.base_url'" in refused.stderr and "Traceback" not in refused.stderr

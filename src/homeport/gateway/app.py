@@ -1,7 +1,8 @@
-"""The gateway: a raw ASGI reverse proxy for the OpenAI API in front of two upstreams.
+"""The gateway: a reverse proxy for the OpenAI API in front of two upstreams.
 
-One request, in order: read the body; classify the path; decide the side from the cached routing
-state and the cached pins; forward with a pooled client and stream the answer back chunk by chunk
+``http_server`` hands each whole request to ``Gateway.handle``. One request, in order: classify
+the path; decide the side from the cached routing state and the cached pins; forward with the
+side's keep-alive pool (``client``) and stream the answer back chunk by chunk
 (``homeport-upstream`` names the side that served it). An answer that reveals a new thread,
 conversation or response ID is held until that ID's pin is durable. Shared objects are written to
 both sides. In shadow mode the finished exchange is handed to the shadow worker process (one
@@ -16,17 +17,17 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import aiohttp
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from homeport.gateway.classify import Route, Scope, classify
+from homeport.gateway.client import Response, UpstreamError
 from homeport.gateway.config import GatewayConfig
 from homeport.gateway.handoff import encode
+from homeport.gateway.http_server import Connection, Request
 from homeport.gateway.metrics import GatewayMetrics
 from homeport.gateway.mirror import ObjectMirror
 from homeport.gateway.objects import Created, created_object
@@ -57,10 +58,6 @@ from homeport.store.db import Database
 
 log = logging.getLogger("homeport.gateway")
 
-Scope_ = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
 _KEY_HEADER = CONVERSATION_KEY_HEADER.encode()
 _UPSTREAM = {u: (UPSTREAM_HEADER.encode(), u.value.encode()) for u in Upstream}
 _HOP = (b"connection", b"keep-alive", b"transfer-encoding")
@@ -86,22 +83,6 @@ def _error_body(message: str, code: str) -> bytes:
     return orjson.dumps(
         {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
     )
-
-
-def _header(scope: Scope_, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 class Gateway:
@@ -170,15 +151,11 @@ class Gateway:
             await asyncio.sleep(self.config.stats_seconds)
             await self._flush_stats()
 
-    # ------------------------------------------------------------------ ASGI
+    # ------------------------------------------------------------------ serving
 
-    async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        path = scope["path"]
+    async def handle(self, request: Request, send: Connection) -> None:
+        """Answer one request (``http_server``'s handler)."""
+        path = request.path
         if path == "/metrics":
             self.metrics.routing_weight.set(self.routing.current.weight)
             await _reply(
@@ -197,37 +174,23 @@ class Gateway:
             )
             await _reply(send, 200, body)
             return
-        await self._proxy(scope, receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.start()
-                except Exception as exc:
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.stop()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await self._proxy(request, send)
 
     # ------------------------------------------------------------------ routing
 
-    async def _plan(self, route: Route, state: RoutingState, scope: Scope_, body: bytes) -> Plan:
-        client_key = _header(scope, _KEY_HEADER)
+    async def _plan(self, route: Route, state: RoutingState, request: Request) -> Plan:
+        found = request.header(_KEY_HEADER)
+        client_key = found.decode("latin-1") if found is not None else None
         if route.scope is Scope.CONVERSATION and route.key is not None:
             plan = await self._existing(route.key, state, None)
-            if plan.translation is not None and plan.translation.stays_home(scope["path"]):
+            if plan.translation is not None and plan.translation.stays_home(request.path):
                 # A run or response made on homeport before the move: read where it was made.
                 return Plan(Upstream.HOMEPORT, plan.conversation, route.key, None)
             return plan
         if route.scope is Scope.SHARED:
             return Plan(unpinned_side(state), None, None, None)
         if route.scope is Scope.CREATE and route.creates == "response":
-            data = _json_object(body)
+            data = _json_object(request.body)
             conversation = data.get("conversation")
             if isinstance(conversation, dict):
                 conversation = conversation.get("id")
@@ -237,12 +200,12 @@ class Gateway:
                 plan = await self._existing(ref, state, kind)
                 extra = conversation if isinstance(conversation, str) else None
                 return replace(plan, after=ref, pin_kind=kind, also_produces=extra)
-            side = new_conversation_side(state, client_key or secrets.token_hex(8))
+            side = _new_side(state, client_key)
             return Plan(side, client_key, None, kind)
         if route.scope is Scope.CREATE:
-            side = new_conversation_side(state, client_key or secrets.token_hex(8))
+            side = _new_side(state, client_key)
             return Plan(side, client_key, None, route.creates)
-        side = new_conversation_side(state, client_key or secrets.token_hex(8))
+        side = _new_side(state, client_key)
         return Plan(side, client_key, None, None)
 
     async def _existing(self, key: str, state: RoutingState, pin_kind: str | None) -> Plan:
@@ -262,15 +225,12 @@ class Gateway:
 
     # ------------------------------------------------------------------ proxying
 
-    async def _proxy(self, scope: Scope_, receive: Receive, send: Send) -> None:
-        method: str = scope["method"]
-        path: str = scope["path"]
-        query = scope["query_string"].decode("latin-1")
-        body = await _read_body(receive)
+    async def _proxy(self, request: Request, send: Connection) -> None:
+        method, path, query, body = request.method, request.path, request.query, request.body
         route = classify(method, path)
         state = self.routing.current
         try:
-            plan = await self._plan(route, state, scope, body)
+            plan = await self._plan(route, state, request)
         except Exception as exc:  # the pin store is unreachable: do not guess a side
             log.warning("routing failed: %s", exc)
             await _reply(
@@ -309,9 +269,9 @@ class Gateway:
         )
         try:
             response = await side.open(
-                method, sent[0], sent[1], side.headers(scope["headers"]), sent[2]
+                method, sent[0], sent[1], side.headers(request.headers), sent[2]
             )
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except UpstreamError as exc:
             self.metrics.observe(
                 side=plan.side,
                 role=Role.SERVED,
@@ -332,7 +292,7 @@ class Gateway:
             return
         try:
             answer = await self._relay(response, send, plan, capture, shadowing, t0, started_at)
-        except (aiohttp.ClientError, TimeoutError) as exc:  # the upstream broke off mid-answer
+        except UpstreamError as exc:  # the upstream broke off mid-answer
             log.warning("%s upstream broke off: %s", plan.side.value, exc)
             answer = None
         finally:
@@ -356,7 +316,7 @@ class Gateway:
                     method=method,
                     path=path,
                     query=query,
-                    headers=recordable_headers(scope["headers"]),
+                    headers=recordable_headers(request.headers),
                     body=body,
                     primary=answer,
                     phase=state.phase,
@@ -368,7 +328,7 @@ class Gateway:
             )
         elif mirroring:
             captured = CapturedRequest(
-                method, path, query, recordable_headers(scope["headers"]), body
+                method, path, query, recordable_headers(request.headers), body
             )
             await self.mirror.copy(
                 self.sides[plan.side.other],
@@ -380,8 +340,8 @@ class Gateway:
 
     async def _relay(
         self,
-        response: aiohttp.ClientResponse,
-        send: Send,
+        response: Response,
+        send: Connection,
         plan: Plan,
         capture: bool,
         shadowing: bool,
@@ -395,17 +355,17 @@ class Gateway:
         dropped = _DROPPED_ANSWER_HEADERS[rewriter is not None]
         headers = [
             (k, v)
-            for k, v in response.raw_headers
+            for k, v in response.headers
             if k.lower() not in dropped and k.lower() != _UPSTREAM[plan.side][0]
         ]
         headers.append(_UPSTREAM[plan.side])
-        streamed = is_event_stream(response.headers.get("content-type", ""))
+        streamed = is_event_stream(response.header(b"content-type") or b"")
         pin_pending = plan.pin_kind is not None and 200 <= status < 300
         chunks: list[bytes] = []
         held: list[bytes] = []
         started = False
         ttft: float | None = None
-        async for chunk in response.content.iter_any():
+        async for chunk in response:
             if ttft is None:
                 ttft = time.perf_counter() - t0
             if capture:
@@ -422,25 +382,25 @@ class Gateway:
                     return None
                 chunk, held = b"".join(held), []
             if not started:
-                await send({"type": "http.response.start", "status": status, "headers": headers})
+                send.start(status, headers)
                 started = True
             out = chunk if rewriter is None else rewriter.feed(chunk)
-            await send({"type": "http.response.body", "body": out, "more_body": True})
+            await send.body(out)
         if held:  # an answer that never named an object: forward it unpinned
             if not started:
-                await send({"type": "http.response.start", "status": status, "headers": headers})
+                send.start(status, headers)
                 started = True
             out = b"".join(held)
             out = out if rewriter is None else rewriter.feed(out)
-            await send({"type": "http.response.body", "body": out, "more_body": True})
+            await send.body(out)
         if not started:
-            await send({"type": "http.response.start", "status": status, "headers": headers})
+            send.start(status, headers)
         last = b"" if rewriter is None else rewriter.flush()
-        await send({"type": "http.response.body", "body": last, "more_body": False})
+        await send.body(last, more=False)
         return CapturedResponse(
             upstream=plan.side,
             status=status,
-            headers=response_headers(response.raw_headers),
+            headers=response_headers(response.headers),
             body=b"".join(chunks),
             error=None,
             started_at=started_at,
@@ -449,7 +409,9 @@ class Gateway:
             streamed=streamed,
         )
 
-    async def _pin(self, plan: Plan, created: Created | None, send: Send, shadowing: bool) -> bool:
+    async def _pin(
+        self, plan: Plan, created: Created | None, send: Connection, shadowing: bool
+    ) -> bool:
         if created is None or plan.pin_kind is None:
             return True
         # A new thread, conversation or response chain is its own conversation; a response
@@ -473,8 +435,15 @@ class Gateway:
                 upstream=plan.side,
             )
             return False
-        self.metrics.pins_written.labels(plan.side, plan.pin_kind).inc()
+        self.metrics.child(self.metrics.pins_written, plan.side, plan.pin_kind).inc()
         return True
+
+
+def _new_side(state: RoutingState, client_key: str | None) -> Upstream:
+    """A new conversation's side; without the client's key, a random one (drawn only when the
+    canary split needs it)."""
+    key = client_key or (secrets.token_hex(8) if state.mode is Mode.CANARY else "")
+    return new_conversation_side(state, key)
 
 
 def _is_run_retrieve(method: str, path: str) -> bool:
@@ -499,7 +468,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 async def _reply(
-    send: Send,
+    send: Connection,
     status: int,
     body: bytes,
     content_type: bytes = b"application/json",
@@ -508,5 +477,5 @@ async def _reply(
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     if upstream is not None:
         headers.append(_UPSTREAM[upstream])
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    send.start(status, headers)
+    await send.body(body, more=False)

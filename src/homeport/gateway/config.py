@@ -22,8 +22,9 @@ import socket
 import tomllib
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from homeport.config import ConfigError
 from homeport.gateway.seams import Mode, RoutingState
@@ -39,7 +40,15 @@ class SideConfig(BaseModel):
     api_key_env: str | None = None
     connect_timeout_seconds: float = 5.0
     timeout_seconds: float = 600.0
-    max_connections: int = 512
+    max_connections: int = Field(512, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, ending in /v1")
+        return value
 
     def resolved_api_key(self) -> str | None:
         """The key that replaces the client's; None passes the client's own key through."""

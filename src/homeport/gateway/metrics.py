@@ -10,10 +10,14 @@ from __future__ import annotations
 import bisect
 import time
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from homeport.gateway.seams import LATENCY_BOUNDS, Role, SideStats, Upstream
+
+_M = TypeVar("_M", bound=MetricWrapperBase)
 
 
 @dataclass
@@ -86,6 +90,16 @@ class GatewayMetrics:
         )
         self._windows: dict[tuple[Upstream, Role], _Window] = {}
         self._window_start = time.time()
+        # Label children, looked up once: ``labels()`` costs more than the observation.
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def child(self, metric: _M, *labels: str) -> _M:
+        """``metric.labels(*labels)``, remembered."""
+        key = (metric, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return cast(_M, found)
 
     def observe(
         self,
@@ -100,16 +114,17 @@ class GatewayMetrics:
         output_tokens: int = 0,
     ) -> None:
         failed = status is None or status >= 500
-        self.requests.labels(side, role, route, str(status or "none")).inc()
-        self.latency.labels(side, role).observe(seconds)
+        child = self.child
+        child(self.requests, side, role, route, str(status or "none")).inc()
+        child(self.latency, side, role).observe(seconds)
         if failed:
-            self.errors.labels(side, role).inc()
+            child(self.errors, side, role).inc()
         if ttft is not None:
-            self.ttft.labels(side, role).observe(ttft)
+            child(self.ttft, side, role).observe(ttft)
         if input_tokens:
-            self.tokens.labels(side, role, "input").inc(input_tokens)
+            child(self.tokens, side, role, "input").inc(input_tokens)
         if output_tokens:
-            self.tokens.labels(side, role, "output").inc(output_tokens)
+            child(self.tokens, side, role, "output").inc(output_tokens)
         window = self._windows.get((side, role))
         if window is None:
             window = self._windows[(side, role)] = _Window()

@@ -2,7 +2,8 @@
 shadow worker process).
 
 ``offer`` never waits: when the queue is full the pair is dropped and counted. The drain task
-hands batches to the sink; a failing sink loses its batch (counted), never the gateway.
+hands batches to the sink (a pair waits up to ``LINGER_SECONDS`` for others to share its write);
+a failing sink loses its batch (counted), never the gateway.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from homeport.store.db import Database
 log = logging.getLogger("homeport.gateway.pairs")
 
 DRAIN_SECONDS_ON_STOP = 5.0
+LINGER_SECONDS = 0.05  # a batch waits this long for more pairs: one sink write per batch
 
 
 class JsonlSink:
@@ -95,6 +97,8 @@ class PairQueue:
         assert self._sink is not None
         while True:
             batch = [await self._queue.get()]
+            if self._queue.qsize() + 1 < self._batch:
+                await asyncio.sleep(LINGER_SECONDS)
             while len(batch) < self._batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:

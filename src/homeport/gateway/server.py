@@ -1,18 +1,27 @@
-"""Build a gateway from its config and serve it (uvicorn, uvloop, httptools)."""
+"""Build a gateway from its config and serve it (``http_server`` on uvloop)."""
 
 from __future__ import annotations
 
-import uvicorn
+import asyncio
+import signal
+import socket
+from collections.abc import Callable
+
+import uvloop
 from sqlalchemy import inspect
 
+from homeport.config import ConfigError
 from homeport.gateway.app import Gateway
 from homeport.gateway.config import GatewayConfig
+from homeport.gateway.http_server import HttpServer
 from homeport.gateway.pairs import load_sink
 from homeport.gateway.routing import StaticRouting, store_routing
 from homeport.gateway.seams import RoutingSource
 from homeport.store.bootstrap import SchemaBehind
 from homeport.store.db import Database
 from homeport.store.migrate import is_current, upgrade
+
+STOP_GRACE_SECONDS = 30.0  # answers in progress at shutdown (streams can be long)
 
 
 def open_database(url: str) -> Database:
@@ -39,15 +48,42 @@ def build_gateway(config: GatewayConfig) -> Gateway:
     return Gateway(config, db=db, source=source)
 
 
+async def run_gateway(
+    gateway: Gateway,
+    stop: asyncio.Event,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    sock: socket.socket | None = None,
+    started: Callable[[], None] = lambda: None,
+) -> None:
+    """Start the gateway, serve it on ``host:port`` (or ``sock``) until ``stop`` is set, then
+    let answers in progress finish and stop it."""
+    await gateway.start()
+    server = HttpServer(gateway.handle)
+    try:
+        await server.start(host, port, sock)
+        started()
+        await stop.wait()
+    finally:
+        await server.stop(STOP_GRACE_SECONDS)
+        await gateway.stop()
+
+
 def serve_gateway(config: GatewayConfig) -> None:
+    """Serve until SIGINT or SIGTERM (uvloop)."""
     gateway = build_gateway(config)
-    uvicorn.run(
-        gateway,
-        host=config.host,
-        port=config.port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_gateway(gateway, stop, host=config.host, port=config.port)
+
+    try:
+        uvloop.run(main())
+    except OSError as exc:  # the address is taken or not this host's
+        raise ConfigError(
+            f"settings 'host'/'port': cannot listen on {config.host}:{config.port}: {exc}"
+        ) from None

@@ -85,10 +85,10 @@ class ShadowProcess:
         """Hand one exchange (``handoff.encode``) to the worker, or drop it. Never waits."""
         stdin = self._stdin
         if stdin is None or stdin.is_closing():
-            self._metrics.shadow_dropped.labels("worker_down").inc()
+            self._metrics.child(self._metrics.shadow_dropped, "worker_down").inc()
             return
         if stdin.transport.get_write_buffer_size() > HANDOFF_BYTES:
-            self._metrics.shadow_dropped.labels("handoff_full").inc()
+            self._metrics.child(self._metrics.shadow_dropped, "handoff_full").inc()
             return
         stdin.write(frame)
 

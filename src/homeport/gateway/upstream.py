@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
+from urllib.parse import quote, urlsplit
 
-import aiohttp
 import orjson
 
+from homeport.gateway.client import Pool, Response, UpstreamError
 from homeport.gateway.config import SideConfig
 from homeport.gateway.seams import CapturedRequest, CapturedResponse, Headers, Upstream
 
@@ -46,61 +48,61 @@ _DROP_RESPONSE = frozenset(
 )
 _CREDENTIALS = frozenset({b"authorization", b"api-key", b"openai-organization", b"openai-project"})
 _SAFE_TO_RECORD = frozenset({"content-type", "openai-beta", "accept", "user-agent"})
+# Sent as they are; other paths are percent-encoded again (the server decodes the path).
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%]*")
 
 
 class Side:
-    """One upstream and its connection pool (aiohttp: measured leaner than httpx here)."""
+    """One upstream and its keep-alive connection pool (``client.Pool``)."""
 
     def __init__(self, upstream: Upstream, config: SideConfig) -> None:
         self.upstream = upstream
         self.base = config.base_url.rstrip("/")
+        self._prefix = urlsplit(self.base).path
         key = config.resolved_api_key()
-        self._auth: list[tuple[str, str]] = [("authorization", f"Bearer {key}")] if key else []
-        self._config = config
-        self._session: aiohttp.ClientSession | None = None
+        self._auth = b"authorization: Bearer %s\r\n" % key.encode("latin-1") if key else b""
+        self._drop = _DROP_REQUEST | _CREDENTIALS if key else _DROP_REQUEST
+        self._pool = Pool(
+            self.base,
+            max_connections=config.max_connections,
+            connect_timeout=config.connect_timeout_seconds,
+            read_timeout=config.timeout_seconds,
+        )
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The pooled client, made on first use (it needs the running loop)."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self._config.max_connections, keepalive_timeout=60
-                ),
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=self._config.connect_timeout_seconds,
-                    sock_read=self._config.timeout_seconds,
-                ),
-                auto_decompress=False,
-                skip_auto_headers=("user-agent", "content-type"),
-            )
-        return self._session
-
-    def url(self, path: str, query: str) -> str:
-        """``/v1/x`` on the gateway is ``{base_url}/x`` upstream (base_url ends with /v1)."""
+    def target(self, path: str, query: str) -> str:
+        """The request target upstream: ``/v1/x`` is ``{base_url's path}/x``."""
         tail = path[3:] if path.startswith("/v1") else path
-        return f"{self.base}{tail}?{query}" if query else f"{self.base}{tail}"
+        tail = tail if _PLAIN_PATH.fullmatch(tail) else quote(tail, safe=_PATH_SAFE)
+        return f"{self._prefix}{tail}?{query}" if query else f"{self._prefix}{tail}"
 
     def headers(
         self, incoming: Iterable[tuple[bytes, bytes]], extra: Iterable[tuple[str, str]] = ()
-    ) -> list[tuple[str, str]]:
-        drop = _DROP_REQUEST | _CREDENTIALS if self._auth else _DROP_REQUEST
-        out = [
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in incoming if k.lower() not in drop
-        ]
-        out.append(("accept-encoding", "identity"))
-        out.extend(self._auth)
-        out.extend(extra)
-        return out
+    ) -> bytes:
+        """The header lines sent upstream: the client's (without hop-by-hop and the gateway's
+        own), identity encoding, this side's key when it has one, then ``extra``."""
+        drop = self._drop
+        lines: list[bytes] = []
+        accept = False
+        for key, value in incoming:
+            name = key.lower()
+            if name in drop:
+                continue
+            accept = accept or name == b"accept"
+            lines += (key, b": ", value, b"\r\n")
+        if not accept:
+            lines.append(b"accept: */*\r\n")
+        lines.append(b"accept-encoding: identity\r\n")
+        lines.append(self._auth)
+        for key_, value_ in extra:
+            lines.append(f"{key_}: {value_}\r\n".encode("latin-1"))
+        return b"".join(lines)
 
     async def open(
-        self, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes
-    ) -> aiohttp.ClientResponse:
+        self, method: str, path: str, query: str, headers: bytes, body: bytes
+    ) -> Response:
         """Send a request; the caller reads the answer's body, then ``release()``s it."""
-        return await self.session.request(
-            method, self.url(path, query), headers=headers, data=body or None
-        )
+        return await self._pool.request(method, self.target(path, query), headers, body)
 
     async def fetch(self, request: CapturedRequest, extra: Headers = ()) -> CapturedResponse:
         """Send a request and read the whole answer (shadow copies and mirrored writes)."""
@@ -114,17 +116,17 @@ class Side:
                 request.method, request.path, request.query, headers, request.body
             )
             try:
-                async for chunk in response.content.iter_any():
+                async for chunk in response:
                     if ttft is None:
                         ttft = time.perf_counter() - t0
                     chunks.append(chunk)
             finally:
                 response.release()
             status: int | None = response.status
-            kept = response_headers(response.raw_headers)
-            streamed = is_event_stream(response.headers.get("content-type", ""))
+            kept = response_headers(response.headers)
+            streamed = is_event_stream(response.header(b"content-type") or b"")
             error = None
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except UpstreamError as exc:
             status, kept, streamed = None, (), False
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return CapturedResponse(
@@ -140,8 +142,7 @@ class Side:
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._pool.close()
 
 
 def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> Headers:
@@ -161,8 +162,8 @@ def recordable_headers(raw: Iterable[tuple[bytes, bytes]]) -> Headers:
     )
 
 
-def is_event_stream(content_type: str) -> bool:
-    return content_type.startswith("text/event-stream")
+def is_event_stream(content_type: bytes) -> bool:
+    return content_type.startswith(b"text/event-stream")
 
 
 def usage(body: bytes, streamed: bool) -> tuple[int, int]:

@@ -1,0 +1,409 @@
+"""A lean HTTP/1.1 client for the gateway's upstreams: asyncio protocols and httptools.
+
+One :class:`Pool` per upstream keeps idle keep-alive connections (at most ``max_connections``
+open; further requests wait for one). A request is written in one piece; its answer's body is
+handed over chunk by chunk as it arrives (chunked and content-length bodies are decoded, a body
+without either ends when the upstream closes). Waiting longer than ``read_timeout`` for the next
+piece (found by a sweep a second, so up to a second later), failing to connect within
+``connect_timeout``, or losing the connection mid-answer raise an :class:`UpstreamError`. A
+reused connection the upstream closed before answering is retried once on a new one for
+idempotent methods (the request was not taken).
+
+Made for the gateway's hot path: the general clients spent more of the proxy's CPU per request
+than the proxying itself (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import deque
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+
+_READ_PAUSE_BYTES = 1 << 20  # buffered but not yet consumed: stop reading from the upstream
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+_WITHOUT_BODY = frozenset({"GET", "HEAD", "OPTIONS", "CONNECT", "TRACE"})
+
+
+class UpstreamError(Exception):
+    """The upstream did not answer, or broke off mid-answer."""
+
+
+class UpstreamConnectError(UpstreamError):
+    """No connection to the upstream (refused, unresolvable, TLS failed)."""
+
+
+class UpstreamTimeout(UpstreamError, TimeoutError):
+    """The upstream took longer than the timeout to connect or to send the next piece."""
+
+
+class UpstreamDisconnected(UpstreamError):
+    """The upstream closed the connection before its answer was whole."""
+
+
+class UpstreamProtocolError(UpstreamError):
+    """The upstream's answer is not valid HTTP/1.1."""
+
+
+class Response:
+    """An answer's status and headers; iterate it for the body's chunks, then ``release()``."""
+
+    __slots__ = ("_conn", "headers", "status")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], conn: _Connection) -> None:
+        self.status = status
+        self.headers = headers  # as the upstream sent them (names in their own case)
+        self._conn = conn
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of a header (``name`` in lower case)."""
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def __aiter__(self) -> Response:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self._conn.next_chunk()
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+    def release(self) -> None:
+        """Give the connection back for reuse when the answer was read whole, else close it."""
+        self._conn.finish()
+
+
+class _Connection(asyncio.Protocol):
+    """One connection to the upstream; one request at a time."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._loop = pool.loop
+        self._parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.counted = True  # counts against the pool's limit until forgotten
+        self.idle_since = 0.0
+        self.waiting_since = 0.0  # loop time it started waiting for the upstream
+        self.answered = False  # any byte of the current answer arrived
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers_done = False
+        self._complete = False
+        self._head = False  # the request was HEAD: its answer has no body, whatever it says
+        self._keep_alive = False
+        self._informational = False  # a 1xx answer, before the real one
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._error: UpstreamError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------ asyncio
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.answered = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamProtocolError(f"invalid answer: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._pool.lost(self)
+        if self._complete:
+            return
+        if self._headers_done and self._ends_at_close():
+            self._complete = True
+            self._wake()
+            return
+        self._fail(UpstreamDisconnected("the upstream closed the connection mid-answer"))
+
+    # ------------------------------------------------------------------ httptools
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self._parser.get_status_code() < 200:
+            self._informational = True
+            self._headers = []
+            return
+        self._headers_done = True
+        self._keep_alive = self._parser.should_keep_alive()  # not known after the message
+        if self._head:
+            self._complete = True
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > _READ_PAUSE_BYTES and not self._paused and self.transport:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            return
+        self._complete = True
+        self._wake()
+
+    # ------------------------------------------------------------------ the request
+
+    def send(self, request: bytes, head: bool) -> None:
+        self._headers = []
+        self._headers_done = self._complete = self.answered = False
+        self._head = head
+        self._error = None
+        assert self.transport is not None
+        self.transport.write(request)
+
+    async def answer(self) -> Response:
+        while not self._headers_done:
+            await self._wait()
+        return Response(self._parser.get_status_code(), self._headers, self)
+
+    async def next_chunk(self) -> bytes:
+        """The next piece of the body, b"" at its end."""
+        while not self._chunks:
+            if self._complete:
+                return b""
+            await self._wait()
+        chunk = self._chunks.popleft()
+        self._buffered -= len(chunk)
+        if self._paused and self._buffered <= _READ_PAUSE_BYTES // 2 and self.transport:
+            self._paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    def finish(self) -> None:
+        reusable = self._complete and not self._chunks and not self.closed and not self._head
+        if reusable and self._keep_alive:
+            self._pool.put_back(self)
+        else:
+            self.close()
+            self._pool.forget(self)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    async def _wait(self) -> None:
+        if self._error is not None:
+            raise self._error
+        waiter = self._waiter = self._loop.create_future()
+        self.waiting_since = self._loop.time()
+        self._pool.waiting.add(self)
+        self._pool.watch()
+        try:
+            await waiter
+        finally:
+            self._pool.waiting.discard(self)
+            self._waiter = None
+        if self._error is not None:
+            raise self._error
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, error: UpstreamError) -> None:
+        if self._error is None:
+            self._error = error
+        self._wake()
+
+    def time_out(self) -> None:
+        seconds = self._pool.read_timeout
+        self._fail(UpstreamTimeout(f"no answer from the upstream within {seconds:g} s"))
+        self.close()
+
+    def _ends_at_close(self) -> bool:
+        """An answer with neither a length nor chunks: its body is whatever came before close."""
+        for key, value in self._headers:
+            name = key.lower()
+            if name == b"content-length" or (
+                name == b"transfer-encoding" and b"chunked" in value.lower()
+            ):
+                return False
+        return True
+
+
+class Pool:
+    """Keep-alive connections to one origin (``scheme://host:port``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        max_connections: int,
+        connect_timeout: float,
+        read_timeout: float,
+        keepalive_seconds: float = 60.0,
+    ) -> None:
+        url = urlsplit(base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self.host = url.hostname
+        self.port = url.port or (443 if url.scheme == "https" else 80)
+        default = url.port is None or url.port == (443 if url.scheme == "https" else 80)
+        netloc = url.hostname if ":" not in url.hostname else f"[{url.hostname}]"
+        self.host_header = netloc if default else f"{netloc}:{url.port}"
+        self._ssl = ssl.create_default_context() if url.scheme == "https" else None
+        self.max_connections = max_connections
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.keepalive_seconds = keepalive_seconds
+        self._idle: list[_Connection] = []
+        self._open = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.waiting: set[_Connection] = set()  # connections waiting for the upstream
+        self._watcher: asyncio.Task[None] | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    async def request(self, method: str, target: str, headers: bytes, body: bytes) -> Response:
+        """Send ``method target`` with ``headers`` (``name: value\\r\\n`` lines, without Host
+        and Content-Length) and ``body``; return once the answer's headers are in."""
+        head = f"{method} {target} HTTP/1.1\r\nhost: {self.host_header}\r\n".encode("latin-1")
+        if body or method not in _WITHOUT_BODY:
+            head += b"content-length: %d\r\n" % len(body)
+        message = b"".join((head, headers, b"\r\n", body))
+        conn, reused = await self._take()
+        try:
+            conn.send(message, method == "HEAD")
+            return await conn.answer()
+        except UpstreamDisconnected:
+            self.forget(conn)
+            if not (reused and not conn.answered and method in _IDEMPOTENT):
+                raise
+        except BaseException:  # a timeout, a bad answer, or the caller gave up: not reusable
+            conn.close()
+            self.forget(conn)
+            raise
+        conn = await self._connect()  # the upstream had closed the idle connection: once more
+        try:
+            conn.send(message, method == "HEAD")
+            return await conn.answer()
+        except BaseException:
+            conn.close()
+            self.forget(conn)
+            raise
+
+    def watch(self) -> None:
+        """Make sure waits longer than ``read_timeout`` are ended (started on first use)."""
+        if self._watcher is None:
+            self._watcher = self.loop.create_task(self._sweep_timeouts(), name="upstream-timeouts")
+
+    async def _sweep_timeouts(self) -> None:
+        """One sweep a second (not a timer per wait): a connection waiting longer than
+        ``read_timeout`` fails with :class:`UpstreamTimeout`."""
+        pause = min(1.0, self.read_timeout / 4)
+        while True:
+            await asyncio.sleep(pause)
+            limit = self.loop.time() - self.read_timeout
+            for conn in [c for c in self.waiting if c.waiting_since <= limit]:
+                conn.time_out()
+
+    async def _take(self) -> tuple[_Connection, bool]:
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed and now - conn.idle_since < self.keepalive_seconds:
+                return conn, True
+            conn.close()
+            self.forget(conn)
+        while self._open >= self.max_connections:
+            waiter = self.loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken, then cancelled: the turn goes to the next
+                waiter.cancel()
+                raise
+            if self._idle:
+                return await self._take()
+        return await self._connect(), False
+
+    async def _connect(self) -> _Connection:
+        self._open += 1
+        conn = _Connection(self)
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(
+                    lambda: conn,
+                    self.host,
+                    self.port,
+                    ssl=self._ssl,
+                    server_hostname=self.host if self._ssl else None,
+                ),
+                self.connect_timeout,
+            )
+        except TimeoutError:
+            self.forget(conn)
+            raise UpstreamTimeout(
+                f"no connection to {self.host}:{self.port} within {self.connect_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            self.forget(conn)
+            raise UpstreamConnectError(
+                f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
+            ) from exc
+        except BaseException:
+            self.forget(conn)
+            raise
+        return conn
+
+    def put_back(self, conn: _Connection) -> None:
+        conn.idle_since = time.monotonic()
+        self._idle.append(conn)
+        self._wake_one()
+
+    def lost(self, conn: _Connection) -> None:
+        """``conn`` was closed (by either end): out of the pool and the count."""
+        if conn in self._idle:
+            self._idle.remove(conn)
+        self.forget(conn)
+
+    def forget(self, conn: _Connection) -> None:
+        """``conn`` is closed and no longer counts against the limit (once per connection)."""
+        if conn.counted:
+            conn.counted = False
+            self._open -= 1
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+            self._watcher = None
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()
