@@ -13,9 +13,11 @@ model ``scripted`` to it. One load generator (aiohttp, closed loop, keep-alive; 
   does.
 
 It reports p50/p99 per target, the difference to the direct call in the same run, completed runs
-(requests) per second and homeport's CPU per run. Everything it starts is stopped by PID.
+(requests) per second and homeport's CPU per run (all its processes: ``--workers N`` serves
+with N API processes, PostgreSQL only). Everything it starts is stopped by PID.
 
     python bench/engine_overhead.py [--requests 1200] [--rounds 3] [--concurrency 1,16,64]
+                                    [--workers 1]
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import aiohttp
@@ -42,11 +44,14 @@ PROMPT = "Say hello to the benchmark."
 HEADERS = {"content-type": "application/json", "authorization": "Bearer bench"}
 POLL_HEADERS = {**HEADERS, "x-stainless-poll-helper": "true"}
 """What the SDK's polling helpers send with each retrieve."""
+HOMEPORT = [sys.executable, "-c", "from homeport.cli.main import main; main()"]
 TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
 Timer = Callable[[aiohttp.ClientSession, int, int], Awaitable[tuple[list[float], int]]]
 
 
-def start(procs: Processes, work: Path, database_url: str) -> tuple[str, str, int]:
+def start(
+    procs: Processes, work: Path, database_url: str, workers: int = 1
+) -> tuple[str, str, int]:
     """The scripted model and homeport: (upstream base URL, homeport base URL, homeport PID)."""
     model_port, port = free_port(), free_port()
     procs.start(
@@ -63,7 +68,7 @@ def start(procs: Processes, work: Path, database_url: str) -> tuple[str, str, in
         f'api_key = "bench"\nmax_retries = 0\n'
     )
     server = procs.start(
-        [sys.executable, "-c", "from homeport.cli.main import main; main()", "serve"],
+        [*HOMEPORT, "serve", *(["--workers", str(workers)] if workers > 1 else [])],
         work / "homeport.log",
         env={"HOMEPORT_CONFIG": str(config)},
     )
@@ -151,11 +156,12 @@ async def measure(
             for _ in range(args.rounds):
                 random.shuffle(names)
                 for name in names:
-                    cpu0, t0 = cpu_seconds([pid]), time.perf_counter()
+                    pids = process_tree(pid)
+                    cpu0, t0 = cpu_seconds(pids), time.perf_counter()
                     lat, err = await timers[name](
                         session, args.requests // args.rounds, concurrency
                     )
-                    wall, cpu = time.perf_counter() - t0, cpu_seconds([pid]) - cpu0
+                    wall, cpu = time.perf_counter() - t0, cpu_seconds(pids) - cpu0
                     old = results[name]
                     results[name] = (old[0] + lat, old[1] + err, old[2] + wall, old[3] + cpu)
             base = results["direct_stream"][0]
@@ -163,7 +169,13 @@ async def measure(
                 own_cpu = None if name == "direct_stream" else cpu
                 cell = summary(lat, err, wall, own_cpu, base)
                 rows.append(
-                    {"database": database, "concurrency": concurrency, "scenario": name, **cell}
+                    {
+                        "database": database,
+                        "workers": args.workers,
+                        "concurrency": concurrency,
+                        "scenario": name,
+                        **cell,
+                    }
                 )
     return rows
 
@@ -192,25 +204,40 @@ class Postgres:
             shutil.rmtree(self._dir, ignore_errors=True)
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the API processes of ``serve --workers N``)."""
+    pids = [pid]
+    for parent in pids:
+        with suppress(OSError):  # it ended meanwhile
+            pids += [
+                int(c) for c in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            ]
+    return pids
+
+
 @contextmanager
-def serving(database: str, postgres_url: str | None, prefix: str) -> Iterator[tuple[str, str, int]]:
-    """The scripted upstream and ``homeport serve`` on a fresh ``database`` (``sqlite`` or
-    ``postgresql``): their URLs and serve's PID; everything is stopped on the way out."""
+def serving(
+    database: str, postgres_url: str | None, prefix: str, workers: int = 1
+) -> Iterator[tuple[str, str, int]]:
+    """The scripted upstream and ``homeport serve`` (``workers`` API processes) on a fresh
+    ``database`` (``sqlite`` or ``postgresql``): their URLs and serve's PID; everything is
+    stopped on the way out."""
     procs = Processes()
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
         try:
             if database == "sqlite":
-                yield start(procs, work, f"sqlite:///{work}/homeport.db")
+                yield start(procs, work, f"sqlite:///{work}/homeport.db", workers)
             else:
                 with Postgres(postgres_url) as url:
-                    yield start(procs, work, url)
+                    yield start(procs, work, url, workers)
         finally:
             procs.stop_all()
 
 
 def run_database(database: str, args: argparse.Namespace) -> list[dict[str, object]]:
-    with serving(database, args.postgres_url, "engine-bench-") as (upstream, homeport, pid):
+    prefix = "engine-bench-"
+    with serving(database, args.postgres_url, prefix, args.workers) as (upstream, homeport, pid):
         return uvloop.run(measure(upstream, homeport, pid, args, database))
 
 
@@ -222,13 +249,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--postgres-url", help="an empty PostgreSQL database to use")
+    parser.add_argument("--workers", type=int, default=1, help="API processes homeport serves")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     rows: list[dict[str, object]] = []
     for database in args.databases.split(","):
+        if database == "sqlite" and args.workers > 1:
+            print("sqlite: skipped (serve runs one process on SQLite)", flush=True)
+            continue
         rows += run_database(database, args)
         print(
-            render(rows, ["database", "concurrency", "scenario"], "homeport CPU ms/run"), flush=True
+            render(rows, ["database", "workers", "concurrency", "scenario"], "homeport CPU ms/run"),
+            flush=True,
         )
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("homeport-data")
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = Field(1, ge=1)
+    """API processes ``homeport serve`` runs on the port (each with its own run engine)."""
     log_level: str = "info"
     log_json: bool = True
     bootstrap_api_key: str | None = None
@@ -156,6 +158,7 @@ data_dir = "homeport-data"
 
 host = "127.0.0.1"
 port = 8080
+workers = 1             # API processes 'homeport serve' runs on the port (more need PostgreSQL)
 log_level = "info"
 log_json = true
 

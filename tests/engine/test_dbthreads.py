@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from homeport.engine.dbthreads import ConnectionThreads
+from tests.support.libpq_trace import traced_messages
 
 METADATA = MetaData()
 PROBE = Table(
@@ -99,22 +100,11 @@ def test_a_read_then_inserts_cost_two_round_trips(
     engine: Engine, threads: ConnectionThreads, tmp_path: Path
 ) -> None:
     assert engine.dialect.name == "postgresql"
+
+    def read_then_write(conn: Connection) -> None:
+        conn.scalar(select(func.count()).select_from(PROBE))
+        _put(conn, "a", "b", "c")
+
+    # BEGIN + the read, then the inserts + COMMIT: one answer each
     trace = tmp_path / "libpq.trace"
-    with trace.open("w") as out:
-
-        def start_tracing(conn: Connection) -> None:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            driver.pgconn.trace(out.fileno())
-
-        threads.transaction(start_tracing)
-        before = trace.read_text().count("ReadyForQuery")
-
-        def read_then_write(conn: Connection) -> None:
-            conn.scalar(select(func.count()).select_from(PROBE))
-            _put(conn, "a", "b", "c")
-
-        threads.transaction(read_then_write)
-        out.flush()
-        # BEGIN + the read, then the inserts + COMMIT: one answer each
-        assert trace.read_text().count("ReadyForQuery") - before == 2
+    assert traced_messages(threads, read_then_write, trace, "ReadyForQuery") == 2

@@ -3,18 +3,30 @@
 The scripted model (uvicorn) answers with content-length and chunked bodies; a raw TCP server
 whose script the test writes plays what no well-behaved server does on purpose (closing
 mid-answer, pausing between events, closing a kept-alive connection).
+
+Managed upstreams are HTTPS. A throwaway CA (trustme) issues the TLS servers' certificates; the
+client trusts it the way an operator trusts a private CA: SSL_CERT_FILE, which
+``ssl.create_default_context()`` honours. The scripted model is reached through a TLS front (a
+raw server relaying each decrypted connection to it), so a test counts TLS connections. TLS
+tests run under asyncio and uvloop (the gateway's loop): their TLS layers are separate code.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import openai
 import orjson
 import pytest
+import trustme
+import uvloop
 
 from homeport.gateway.client import (
     Pool,
@@ -51,32 +63,42 @@ async def read_all(response: Response) -> bytes:
 
 
 class RawServer:
-    """A TCP server on 127.0.0.1 that runs ``script`` for each connection it accepts."""
+    """A TCP server on 127.0.0.1 that runs ``script`` for each connection it accepts (over TLS
+    with ``tls``: then ``connections`` counts completed handshakes)."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, tls: ssl.SSLContext | None = None) -> None:
         self.script = script
+        self.tls = tls
         self.connections = 0
         self._server: asyncio.Server | None = None
+        self._scripts: set[asyncio.Task[Any]] = set()
 
     async def __aenter__(self) -> RawServer:
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.connections += 1
+            task = asyncio.current_task()
+            assert task is not None
+            self._scripts.add(task)
             try:
                 await self.script(reader, writer)
             finally:
                 writer.close()
 
-        self._server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(accept, "127.0.0.1", 0, ssl=self.tls)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
+        for task in self._scripts:  # scripts still running (a relay's open connections)
+            task.cancel()
+        await asyncio.gather(*self._scripts, return_exceptions=True)
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/v1"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/v1"
 
 
 def chunk(data: bytes) -> bytes:
@@ -88,14 +110,69 @@ async def request_head(reader: asyncio.StreamReader) -> bytes:
     return await reader.readuntil(b"\r\n\r\n")
 
 
+async def each_request(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The heads of a connection's requests, until the client hangs up."""
+    while True:
+        try:
+            yield await request_head(reader)
+        except asyncio.IncompleteReadError:
+            return
+
+
+async def answer_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await request_head(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+
+LOOPS = pytest.mark.parametrize("runner", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+Runner = Callable[[Coroutine[Any, Any, None]], None]
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def trusted(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's trust store has the test CA (read when a pool is made)."""
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+
+
+def tls_server(ca: trustme.CA, *names: str, seen: list[str | None] | None = None) -> ssl.SSLContext:
+    """A server context with a certificate from ``ca`` for ``names``; SNI names into ``seen``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+    if seen is not None:
+        context.sni_callback = lambda _sock, name, _context: seen.append(name)
+    return context
+
+
+def relay_to(url: str) -> Script:
+    """A script passing the connection's bytes to and from ``url``'s server, as they come."""
+    port = urlsplit(url).port
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(1 << 16):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    return script
+
+
 def test_content_length_answers_reuse_one_connection() -> None:
     async def test() -> None:
         async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while True:
-                try:
-                    head = await request_head(reader)
-                except asyncio.IncompleteReadError:
-                    return
+            async for head in each_request(reader):
                 body = head.split(b"\r\n", 1)[0]
                 writer.write(b"HTTP/1.1 200 OK\r\n%scontent-length: %d\r\n\r\n" % (JSON, len(body)))
                 writer.write(body)
@@ -115,22 +192,29 @@ def test_content_length_answers_reuse_one_connection() -> None:
     run(test)
 
 
-def test_scripted_model_streams_chunked_events_and_answers_json() -> None:
+@LOOPS
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_scripted_model_streams_chunked_events_and_answers_json_on_one_connection(
+    runner: Runner, tls: bool, ca: trustme.CA, trusted: None
+) -> None:
     async def test() -> None:
-        pool = pool_for(model.base_url)
-        headers = b"content-type: application/json\r\n"
-        response = await pool.request("POST", "/v1/chat/completions", headers, CHAT)
-        assert response.status == 200
-        assert response.header(b"transfer-encoding") == b"chunked"
-        events = (await read_all(response)).split(b"\n\n")
-        assert events[0].startswith(b"data: {")
-        assert b"data: [DONE]" in events
-        response = await pool.request("GET", "/v1/models", b"", b"")
-        assert orjson.loads(await read_all(response))["object"] == "list"
-        await pool.close()
+        front = RawServer(relay_to(model.base_url), tls_server(ca, "127.0.0.1") if tls else None)
+        async with front as server:
+            pool = pool_for(server.url)
+            response = await pool.request("POST", "/v1/chat/completions", JSON, CHAT)
+            assert response.status == 200
+            assert response.header(b"transfer-encoding") == b"chunked"
+            assert (response.header(b"content-type") or b"").startswith(b"text/event-stream")
+            events = (await read_all(response)).split(b"\n\n")
+            assert events[0].startswith(b"data: {")
+            assert b"data: [DONE]" in events
+            response = await pool.request("GET", "/v1/models", b"", b"")
+            assert orjson.loads(await read_all(response))["object"] == "list"
+            await pool.close()
+        assert server.connections == 1
 
     with ScriptedModelServer() as model:
-        run(test)
+        runner(test())
 
 
 def test_events_are_handed_over_as_they_arrive() -> None:
@@ -195,7 +279,11 @@ def test_a_body_without_length_ends_when_the_upstream_closes() -> None:
     run(test)
 
 
-def test_an_idle_connection_the_upstream_closed_is_replaced_for_idempotent_requests() -> None:
+@LOOPS
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_an_idle_connection_the_upstream_closed_is_replaced_for_idempotent_requests(
+    runner: Runner, tls: bool, ca: trustme.CA, trusted: None
+) -> None:
     async def test() -> None:
         async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await request_head(reader)  # answer once as if keeping alive, then hang up
@@ -203,7 +291,7 @@ def test_an_idle_connection_the_upstream_closed_is_replaced_for_idempotent_reque
             await writer.drain()
             await reader.read(1)  # the next request arrives on a closed connection
 
-        async with RawServer(script) as server:
+        async with RawServer(script, tls_server(ca, "127.0.0.1") if tls else None) as server:
             pool = pool_for(server.url)
             for _ in range(3):
                 response = await pool.request("GET", "/v1/models", b"", b"")
@@ -211,17 +299,13 @@ def test_an_idle_connection_the_upstream_closed_is_replaced_for_idempotent_reque
             await pool.close()
         assert server.connections == 3
 
-    run(test)
+    runner(test())
 
 
 def test_the_connection_limit_queues_requests() -> None:
     async def test() -> None:
         async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while True:
-                try:
-                    await request_head(reader)
-                except asyncio.IncompleteReadError:
-                    return
+            async for _ in each_request(reader):
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
 
         async with RawServer(script) as server:
@@ -294,5 +378,127 @@ def test_gateway_breaks_off_when_the_upstream_does(start_gateway: GatewayFactory
             async with httpx.AsyncClient(base_url=gateway.base_url) as client:
                 with pytest.raises(httpx.RemoteProtocolError):
                     await client.get("/models")
+
+    run(test)
+
+
+@LOOPS
+def test_https_sends_the_host_name_for_sni_and_verifies_it(
+    runner: Runner, ca: trustme.CA, trusted: None
+) -> None:
+    seen: list[str | None] = []
+
+    async def test() -> None:
+        async with RawServer(answer_ok, tls_server(ca, "localhost", seen=seen)) as server:
+            pool = pool_for(server.url.replace("127.0.0.1", "localhost"))
+            assert await read_all(await pool.request("GET", "/v1/models", b"", b"")) == b"ok"
+            await pool.close()
+
+    runner(test())
+    assert seen == ["localhost"]
+
+
+@LOOPS
+def test_https_refuses_an_untrusted_certificate_or_one_for_another_host(
+    runner: Runner, ca: trustme.CA, trusted: None
+) -> None:
+    async def test() -> None:
+        for context, reason in (
+            (tls_server(trustme.CA(), "127.0.0.1"), "certificate verify failed"),
+            (tls_server(ca, "upstream.example"), "IP address mismatch"),
+        ):
+            async with RawServer(answer_ok, context) as server:
+                pool = pool_for(server.url)
+                with pytest.raises(UpstreamConnectError, match=reason):
+                    await pool.request("GET", "/v1/models", b"", b"")
+                await pool.close()
+            assert server.connections == 0
+
+    runner(test())
+
+
+@LOOPS
+def test_https_to_a_plain_or_silent_server_fails_to_connect(runner: Runner, trusted: None) -> None:
+    async def test() -> None:
+        async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(1)
+            writer.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            await writer.drain()
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()  # never answers the handshake
+
+        async with RawServer(plain) as server:
+            pool = pool_for(server.url.replace("http:", "https:"))
+            with pytest.raises(UpstreamConnectError):
+                await pool.request("GET", "/v1/models", b"", b"")
+        async with RawServer(silent) as server:
+            pool = pool_for(server.url.replace("http:", "https:"), connect_timeout=0.2)
+            with pytest.raises(UpstreamTimeout, match="no connection"):
+                await pool.request("GET", "/v1/models", b"", b"")
+
+    runner(test())
+
+
+@LOOPS
+def test_https_large_answers_arrive_whole(runner: Runner, ca: trustme.CA, trusted: None) -> None:
+    body = bytes(range(256)) * (16 << 10)  # 4 MiB: reading pauses and resumes over TLS
+
+    async def test() -> None:
+        async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            async for _ in each_request(reader):
+                writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                for start in range(0, len(body), 1 << 16):
+                    writer.write(chunk(body[start : start + (1 << 16)]))
+                writer.write(chunk(b""))
+                await writer.drain()
+
+        async with RawServer(script, tls_server(ca, "127.0.0.1")) as server:
+            pool = pool_for(server.url)
+            for _ in range(2):
+                response = await pool.request("GET", "/v1/files/file-1/content", b"", b"")
+                await asyncio.sleep(0.1)  # the answer piles up: reading pauses
+                assert await read_all(response) == body
+            await pool.close()
+        assert server.connections == 1
+
+    runner(test())
+
+
+def test_gateway_serves_an_https_upstream(
+    start_gateway: GatewayFactory, managed_model: ScriptedModelServer, ca: trustme.CA, trusted: None
+) -> None:
+    async def test() -> None:
+        front = RawServer(relay_to(managed_model.base_url), tls_server(ca, "127.0.0.1"))
+        async with front as server:
+            gateway = start_gateway(managed={"base_url": server.url})
+            client = openai.AsyncOpenAI(base_url=gateway.base_url, api_key="sk", max_retries=0)
+            stream = await client.chat.completions.create(
+                model="scripted", messages=[{"role": "user", "content": "Say hello."}], stream=True
+            )
+            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+            assert text
+            raw = await client.models.with_raw_response.list()
+            assert raw.headers["homeport-upstream"] == "managed"
+            assert raw.parse().data
+            await client.close()
+        assert server.connections >= 1  # the answers came through the TLS front
+
+    run(test)
+
+
+def test_gateway_answers_502_when_the_upstream_certificate_is_untrusted(
+    start_gateway: GatewayFactory,
+) -> None:
+    async def test() -> None:
+        async with RawServer(answer_ok, tls_server(trustme.CA(), "127.0.0.1")) as server:
+            gateway = start_gateway(managed={"base_url": server.url})
+            async with httpx.AsyncClient(base_url=gateway.base_url) as client:
+                response = await client.get("/models")
+        assert response.status_code == 502
+        assert response.headers["homeport-upstream"] == "managed"
+        error = response.json()["error"]
+        assert error["code"] == "upstream_unavailable"
+        assert "UpstreamConnectError" in error["message"]
 
     run(test)

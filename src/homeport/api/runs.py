@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
 
@@ -45,6 +45,7 @@ from homeport.engine.tools import check_tool_types
 from homeport.errors import InvalidRequest, not_found
 from homeport.ids import new_id
 from homeport.services import Services
+from homeport.store.bulk import insert_rows
 from homeport.store.models import Agent, Conversation, Item, Run, RunStep, now
 from homeport.store.repos import agents, conversations
 
@@ -105,7 +106,6 @@ def _get_run(session: Session, project_id: str, thread_id: str, run_id: str) -> 
     return run
 
 
-_INSERT_RUN = insert(RUNS).inline()
 _LOAD_RUN = select(*(c for c in RUNS.c if c.name != "seq")).where(
     RUNS.c.id == bindparam("p_id"),
     RUNS.c.project_id == bindparam("p_project"),
@@ -232,7 +232,7 @@ def _queue(
     seed = scope.pending_events()
     claimed = engine.claim_new(row)
     conn = session.connection()
-    conn.execute(_INSERT_RUN, claimed or row)
+    insert_rows(conn, RUNS, [claimed or row])
     scope.flush(conn)
     if claimed is None:
         return row, None
@@ -440,8 +440,9 @@ async def submit_tool_outputs(
                 f"Expected tool outputs for call_ids {pending}, got {given}.", param="tool_outputs"
             )
         created = now()
-        session.execute(
-            insert(ITEMS).inline(),
+        insert_rows(
+            session.connection(),
+            ITEMS,
             [
                 item_row(
                     project_id=project_id,

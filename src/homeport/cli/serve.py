@@ -1,17 +1,42 @@
-"""``homeport serve``: the OpenAI-compatible API (and, by default, an embedded run worker)."""
+"""``homeport serve``: the OpenAI-compatible API (and, by default, an embedded run worker).
+
+With ``--workers N`` (or the ``workers`` setting) above 1, N API processes share the port, each
+with its own run engine, so runs use more than one core. uvicorn's supervisor runs them: the
+parent migrates the database once, binds the socket, starts the children (which import
+``process_app``), restarts a child that dies (logged), and on Ctrl-C / SIGTERM stops them all
+and waits for their shutdown. Several processes need PostgreSQL: their claims share the runs
+table (``SKIP LOCKED``) and their commits wake each other's streams and waits (``NOTIFY``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from homeport.cli.common import settings
+from homeport.cli.common import fail, settings, state
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from homeport.config import Settings
+
+SQLITE_ONE_PROCESS = (
+    "--workers above 1 needs PostgreSQL (SQLite has one writer and no cross-process wake-ups): "
+    "serve one process, or set database_url to a PostgreSQL database"
+)
 
 
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="API processes on the port, each executing runs (default: 1; PostgreSQL)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the API."""
     import uvicorn
@@ -19,8 +44,58 @@ def serve(
     from homeport.api.app import create_app
     from homeport.logs import configure_logging
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    config = settings(**overrides)
+    given = {"host": host, "port": port, "workers": workers}
+    config = settings(**{k: v for k, v in given.items() if v is not None})
     configure_logging(config.log_level, config.log_json)
-    app = create_app(config)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    if config.workers == 1:
+        app = create_app(config)
+        uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+        return
+    if config.is_sqlite:
+        raise fail(SQLITE_ONE_PROCESS)
+    _serve_processes(config)
+
+
+def _serve_processes(config: Settings) -> None:
+    import logging
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from homeport.services import Services
+    from homeport.store.bootstrap import prepare_database
+    from homeport.store.db import Database
+
+    services = Services(settings=config, db=Database(config.database_url))
+    try:
+        prepare_database(services)  # once, before any process serves
+    finally:
+        services.db.dispose()
+    # The children read the same settings: the config file and these values from the
+    # environment they inherit.
+    if state.config_path:
+        os.environ["HOMEPORT_CONFIG"] = state.config_path
+    os.environ["HOMEPORT_HOST"] = config.host
+    os.environ["HOMEPORT_PORT"] = str(config.port)
+    server = uvicorn.Config(
+        f"{__name__}:process_app",
+        factory=True,
+        host=config.host,
+        port=config.port,
+        workers=config.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    socket = server.bind_socket()
+    logging.getLogger("uvicorn.error").setLevel(logging.INFO)  # children started, died, stopped
+    Multiprocess(server, sockets=[socket]).run()
+
+
+def process_app() -> FastAPI:
+    """The app of one of several ``serve`` processes (uvicorn's children import it)."""
+    from homeport.api.app import create_app
+    from homeport.logs import configure_logging
+
+    config = settings()
+    configure_logging(config.log_level, config.log_json)
+    return create_app(config)

@@ -41,12 +41,14 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy import Connection, Table, bindparam, update
 from sqlalchemy.sql import Executable
 
 from homeport.engine.rows import RUN_EVENTS, RUNS
 from homeport.engine.status import transition
 from homeport.engine.types import ZERO_USAGE, ToolCall, ToolOutcome, Usage
+from homeport.engine.wakeups import announce
+from homeport.store.bulk import insert_rows
 
 if TYPE_CHECKING:
     from homeport.engine.events import Event, EventBus
@@ -181,14 +183,10 @@ class RunScope:
         return bool(self._events or self._writes or self._run_changes)
 
     def flush(self, conn: Connection) -> bool:
-        """Execute queued writes, the run update and event inserts in ``conn``'s transaction.
-        Returns False (and writes nothing of the run update) if a lease owner was set and the
-        run is no longer ours; the caller must roll back then."""
-        for target, rows in _batches(self._writes):
-            if rows:
-                conn.execute(_insert_statement(target), rows)
-            else:
-                conn.execute(target)
+        """Execute the run update, queued writes and event inserts in ``conn``'s transaction.
+        Returns False (and writes nothing) if a lease owner was set and the run is no longer
+        ours; the caller must roll back then. The update goes first: the inserts after it are
+        held and written together with the commit on PostgreSQL (``store.bulk``)."""
         if self._run_changes:
             params = {f"v_{k}": v for k, v in self._run_changes.items()}
             params["p_id"] = self.run_id
@@ -197,8 +195,13 @@ class RunScope:
             stmt = _run_update(tuple(self._run_changes), self.owner is not None)
             if conn.execute(stmt, params).rowcount != 1:
                 return False
-        if self._events:
-            conn.execute(_insert_statement(RUN_EVENTS), self._events)
+        for target, rows in _batches(self._writes):
+            if rows:
+                insert_rows(conn, target, rows)
+            else:
+                conn.execute(target)
+        insert_rows(conn, RUN_EVENTS, self._events)
+        announce(conn, self._events)  # other processes' readers wake at the commit
         self.clear()
         return True
 
@@ -230,11 +233,6 @@ def _batches(
         yield write, []
     if rows:
         yield table, rows
-
-
-@cache
-def _insert_statement(table: Table) -> Executable:
-    return insert(table).inline()
 
 
 @cache

@@ -12,6 +12,8 @@ count) or the ``COMMIT`` collects all of them in the same round trip. Creating a
 assistant lookup, then thread, message, run and event inserts) costs two round trips instead of
 seven, finishing it two instead of six. A failed statement is reported, and the transaction
 rolled back, at the statement or ``COMMIT`` that collects it: still before the commit returns.
+Inserts made with ``store.bulk.insert_rows`` are held until the next statement (``defer``), and
+go together in one statement: a run's thread, message, run row and first events are one.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy.engine import ExecutionContext
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from homeport.store.bulk import defer, discard
 from homeport.store.db import read_only
 
 T = TypeVar("T")
@@ -119,16 +122,20 @@ def _pipelined(conn: Connection, fn: Callable[[Connection], T]) -> T:
     driver = conn.connection.driver_connection
     assert driver is not None
     driver.execute(b"BEGIN")  # not through SQLAlchemy: it has no answer to read
+    defer(conn)
     try:
         result = fn(conn)
-        conn.exec_driver_sql("COMMIT")
+        conn.exec_driver_sql("COMMIT")  # after the inserts still held (one statement)
     except BaseException:
+        discard(conn)
         with contextlib.suppress(Error):  # the error that counts is already raised
             pipeline.sync()
             if driver.info.transaction_status != pq.TransactionStatus.IDLE:
                 driver.execute("ROLLBACK")
                 pipeline.sync()
         raise
+    finally:
+        discard(conn)
     return result
 
 

@@ -26,9 +26,10 @@ from sqlalchemy.orm import Session
 from homeport.engine import queue
 from homeport.engine.adapter import RunRow
 from homeport.engine.dbthreads import ConnectionThreads
-from homeport.engine.events import MAX_POLL_SECONDS, Event, EventBus
+from homeport.engine.events import Event, EventBus
 from homeport.engine.providers.registry import ProviderRegistry
 from homeport.engine.status import PAUSED, TERMINAL
+from homeport.engine.wakeups import CANCEL, Listener, notify
 
 if TYPE_CHECKING:
     from homeport.engine.executor import Executor
@@ -73,6 +74,9 @@ class Engine:
         self._loops: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._running = False
+        # Other processes' commits wake streams and waits here (PostgreSQL's NOTIFY).
+        self._listener = None if sqlite else Listener(self)
+        self._listening: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -87,10 +91,11 @@ class Engine:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._running = True
-        self._loops = [
+        self._loops += [
             asyncio.create_task(self._maintain(), name="homeport-engine"),
             asyncio.create_task(self._beat(), name="homeport-heartbeat"),
         ]
+        self._listen()
         log.info("engine started", extra={"owner": self.owner})
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
@@ -100,6 +105,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops = []
+        self._listening = None
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_seconds)
         for executor in list(self.executors.values()):
@@ -109,6 +115,13 @@ class Engine:
         await self.providers.aclose()
         for threads in {self._writes, self._reads, self._leases}:
             threads.shutdown()
+
+    def _listen(self) -> None:
+        """Follow other processes' commits (from ``start``, or the first stream or wait of a
+        process that serves the API without executing runs)."""
+        if self._listener is not None and self._listening is None:
+            self._listening = asyncio.create_task(self._listener.run(), name="homeport-listen")
+            self._loops.append(self._listening)
 
     # -- database ----------------------------------------------------------------------------
 
@@ -239,6 +252,7 @@ class Engine:
     def events(self, run_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
         """Stored then live events of ``run_id`` numbered above ``after``, up to the next
         ``done`` (end of a stream segment), in batches of the events available at once."""
+        self._listen()
         return self.bus.subscribe(
             run_id,
             after,
@@ -249,9 +263,10 @@ class Engine:
     async def wait(self, run_id: str, limit_seconds: float | None = None) -> RunRow:
         """Wait until the run is terminal or paused for tool outputs; returns its row (as
         committed: from memory when its claim in this process ended, else from the table)."""
+        self._listen()
         deadline = None if limit_seconds is None else time.monotonic() + limit_seconds
         waiter = self.bus.waiter(run_id)
-        pause = REMOTE_POLL_SECONDS
+        pause = self.bus.remote_pause(None, REMOTE_POLL_SECONDS)
         try:
             while True:
                 live = self.bus.live.get(run_id)
@@ -269,7 +284,7 @@ class Engine:
                 if left is not None and left <= 0:
                     return row
                 await self.bus.wait(waiter, pause if left is None else min(left, pause))
-                pause = min(pause * 2, MAX_POLL_SECONDS)
+                pause = self.bus.remote_pause(pause, REMOTE_POLL_SECONDS)
         finally:
             self.bus.drop_waiter(run_id, waiter)
 
@@ -279,7 +294,13 @@ class Engine:
         ``IllegalTransition`` (400) for a finished run. Returns the run row afterwards."""
         from homeport.engine.settle import cancel_run
 
-        row = await self.db(lambda conn: cancel_run(self.services, conn, run_id))
+        def cancel(conn: Connection) -> RunRow:
+            row = cancel_run(self.services, conn, run_id)
+            if self._listener is not None and row.get("cancel_requested"):
+                notify(conn, CANCEL, run_id)  # the worker holding it may live elsewhere
+            return row
+
+        row = await self.db(cancel)
         self.bus.notify(run_id)
         executor = self.executors.get(run_id)
         if executor is not None:

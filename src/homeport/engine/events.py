@@ -3,7 +3,8 @@
 Executors append events through ``RunScope.emit`` (published here at once, committed in batches).
 ``subscribe(run_id, after)`` replays stored events numbered above ``after``, then follows live
 ones, in batches of what is available at once: from memory when the run executes in this
-process, else by reading the table every poll interval (another process executes it). A
+process, else from the table (another process executes it) each time that process's commits
+wake the bus (``homeport.engine.wakeups``: PostgreSQL's ``NOTIFY``) or a poll interval passes. A
 subscription ends after the ``done`` event that closes each stream segment (the run finished, or
 paused for tool outputs).
 """
@@ -50,6 +51,17 @@ class EventBus:
     def __init__(self) -> None:
         self.live: dict[str, LiveRun] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self.signalled = False
+        """Whether commits of other processes wake this bus (their listener is connected):
+        readers of runs executing elsewhere then poll the table only as a safety net."""
+
+    def remote_pause(self, previous: float | None, first: float) -> float:
+        """The pause before the next table read of a run executing elsewhere: ``first``, then
+        doubling up to ``MAX_POLL_SECONDS``; always that safety net while commits wake the
+        bus."""
+        if self.signalled:
+            return MAX_POLL_SECONDS
+        return first if previous is None else min(previous * 2, MAX_POLL_SECONDS)
 
     def open(self, run_id: str, first_n: int, events: Sequence[Event] = ()) -> LiveRun:
         """A run starts executing here; ``events`` (from ``first_n`` on) are already known."""
@@ -76,6 +88,12 @@ class EventBus:
     def notify(self, run_id: str) -> None:
         """Something about the run changed elsewhere (committed events): wake its readers."""
         self._wake(run_id)
+
+    def wake_all(self) -> None:
+        """Wake every reader (changes may have been missed: they read the table again)."""
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.set()
 
     def _wake(self, run_id: str) -> None:
         for waiter in self._waiters.get(run_id, ()):
@@ -105,11 +123,12 @@ class EventBus:
         available at once (a reader writes each batch to its client in one go). ``db`` runs a
         function with a connection in the database thread pool (``Engine.read``). Table reads
         that find nothing back off from ``poll_seconds`` to ``MAX_POLL_SECONDS``; local events
-        wake the reader at once."""
+        wake the reader at once, and so do other processes' commits while ``signalled``
+        (table reads are then a safety net every ``MAX_POLL_SECONDS``)."""
         waiter = self.waiter(run_id)
         last = after
         live: LiveRun | None = None
-        pause = poll_seconds
+        pause = self.remote_pause(None, poll_seconds)
         try:
             while True:
                 live = self.live.get(run_id, live)
@@ -124,14 +143,14 @@ class EventBus:
                 if batch:
                     yield batch
                     last = batch[-1][0]
-                    pause = poll_seconds
+                    pause = self.remote_pause(None, poll_seconds)
                     continue
                 if live is not None and live.ended.is_set() and live.first_n <= last + 1:
                     live = None  # its events are committed: read the rest from the table
                     continue
                 await self.wait(waiter, pause)
                 if live is None:
-                    pause = min(pause * 2, MAX_POLL_SECONDS)
+                    pause = self.remote_pause(pause, poll_seconds)
         finally:
             self.drop_waiter(run_id, waiter)
 

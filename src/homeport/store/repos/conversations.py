@@ -9,15 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from homeport.errors import not_found
+from homeport.store.bulk import insert_rows
 from homeport.store.models import Conversation, now
 from homeport.store.repos.detached import detached
 from homeport.store.repos.identity import assign_id
 
-_INSERT = insert(cast(Table, Conversation.__table__)).inline()
+_TABLE = cast(Table, Conversation.__table__)
 
 
 def create_conversation(
@@ -40,7 +41,7 @@ def create_conversation(
         "metadata": dict(metadata or {}),
         "tool_resources": dict(tool_resources or {}),
     }
-    session.connection().execute(_INSERT, row)
+    insert_rows(session.connection(), _TABLE, [row])
     return detached(Conversation, row)
 
 

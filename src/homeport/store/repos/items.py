@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, delete, insert, select
+from sqlalchemy import Select, Table, delete, select
 from sqlalchemy.orm import Session
 
 from homeport.errors import not_found
 from homeport.ids import new_id
+from homeport.store.bulk import insert_rows
 from homeport.store.models import Item, now
 from homeport.store.repos.detached import detached
 from homeport.store.repos.identity import assign_id
@@ -28,7 +29,7 @@ ITEM_PREFIXES = {
     "reasoning": "rs",
 }
 THREAD_ROLES = ("user", "assistant")
-_INSERT = insert(cast(Table, Item.__table__)).inline()
+_TABLE = cast(Table, Item.__table__)
 
 
 def item_row(
@@ -94,7 +95,7 @@ def add_item(
         created_at=created,
         **fields,
     )
-    session.connection().execute(_INSERT, row)
+    insert_rows(session.connection(), _TABLE, [row])
     return detached(Item, row)
 
 

@@ -1,0 +1,32 @@
+"""Count the protocol messages of PostgreSQL transactions on the engine's database threads, from
+libpq's trace of their connection (round trips are ``ReadyForQuery`` answers, statements
+``Bind`` messages)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from homeport.engine.dbthreads import ConnectionThreads
+
+
+def traced_messages(
+    threads: ConnectionThreads, work: Callable[[Connection], Any], path: Path, message: str
+) -> int:
+    """How many ``message`` lines libpq traces while ``threads`` (one thread) runs ``work`` in
+    one transaction."""
+    with path.open("w") as out:
+
+        def start_tracing(conn: Connection) -> None:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.pgconn.trace(out.fileno())
+
+        threads.transaction(start_tracing)
+        before = path.read_text().count(f"\t{message}\t")
+        threads.transaction(work)
+        out.flush()
+        return path.read_text().count(f"\t{message}\t") - before
