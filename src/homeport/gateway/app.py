@@ -272,6 +272,9 @@ class Gateway:
                 method, sent[0], sent[1], side.headers(request.headers), sent[2]
             )
         except UpstreamError as exc:
+            # The client sees the error's kind; the log keeps its reason (a refused connection,
+            # an untrusted certificate, ...) for the operator.
+            log.warning("%s upstream did not answer %s %s: %s", plan.side.value, method, path, exc)
             self.metrics.observe(
                 side=plan.side,
                 role=Role.SERVED,
