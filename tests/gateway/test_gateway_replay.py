@@ -5,6 +5,7 @@ sees a polled run wait for them."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import openai
 import orjson
@@ -131,6 +132,16 @@ WEATHER = {
 }
 
 
+def _shadowing(homeports: tuple[HomeportServer, HomeportServer]) -> dict[str, Any]:
+    """Gateway settings: shadow mode, the first server managed, the second the candidate."""
+    managed, candidate = homeports
+    return {
+        "mode": "shadow",
+        "managed": {"base_url": managed.base_url, "api_key": managed.api_key},
+        "homeport": {"base_url": candidate.base_url, "api_key": candidate.admin_key},
+    }
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.parametrize(
@@ -141,12 +152,8 @@ def test_tool_outputs_reach_the_candidate_through_another_replica(
 ) -> None:
     """Two replicas on one PostgreSQL: each tool call is answered through the replica that did
     not see it (and whose own copy of the call is still running on the slow candidate)."""
-    managed, candidate = two_homeports
-    sides = {
-        "mode": "shadow",
-        "managed": {"base_url": managed.base_url, "api_key": managed.api_key},
-        "homeport": {"base_url": candidate.base_url, "api_key": candidate.admin_key},
-    }
+    _, candidate = two_homeports
+    sides = _shadowing(two_homeports)
     first, second = start_gateway(**sides), start_gateway(**sides)
     with first.client() as a, second.client() as b:
         asked = a.responses.create(
@@ -216,12 +223,8 @@ def test_polled_run_tool_outputs_reach_the_candidate(
 ) -> None:
     """The SDK's create_and_poll: the primary's calls show only in a poll answer, which the
     gateway hands to its worker; the client's outputs then reach the candidate's run."""
-    managed, candidate = two_homeports
-    gateway = start_gateway(
-        mode="shadow",
-        managed={"base_url": managed.base_url, "api_key": managed.api_key},
-        homeport={"base_url": candidate.base_url, "api_key": candidate.admin_key},
-    )
+    _, candidate = two_homeports
+    gateway = start_gateway(**_shadowing(two_homeports))
     with gateway.client() as client:
         assistant = client.beta.assistants.create(model="scripted", tools=[LOOKUP])  # type: ignore[list-item]
         thread = client.beta.threads.create(
@@ -254,12 +257,8 @@ def test_polled_run_across_replicas_reaches_the_candidate(
 ) -> None:
     """Created through one replica, polled and answered through the other: the replica that
     sees the run wait for tool outputs did not make its shadow copy."""
-    managed, candidate = two_homeports
-    sides = {
-        "mode": "shadow",
-        "managed": {"base_url": managed.base_url, "api_key": managed.api_key},
-        "homeport": {"base_url": candidate.base_url, "api_key": candidate.admin_key},
-    }
+    _, candidate = two_homeports
+    sides = _shadowing(two_homeports)
     first, second = start_gateway(**sides), start_gateway(**sides)
     with first.client() as a, second.client() as b:
         assistant = a.beta.assistants.create(model="scripted", tools=[LOOKUP])  # type: ignore[list-item]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from homeport.knowledge.embeddings import embedder_name, get_embedder, package_dir
+from homeport.knowledge import embeddings
+from homeport.knowledge.embeddings import (
+    EmbedderUnavailable,
+    embedder_name,
+    get_embedder,
+    package_dir,
+)
 from homeport.knowledge.int8_graph import int8_products
 from homeport.knowledge.settings import KnowledgeSettings
 
@@ -63,3 +69,13 @@ def test_long_text_is_embedded_whole() -> None:
     whole, only_head = embedder.embed([head + tail, head])
     bread = embedder.embed(["How does sourdough bread rise?"])[0]
     assert float(whole @ bread) > float(only_head @ bread) + 0.1
+
+
+def test_a_model_int8_cannot_rewrite_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(model: bytes) -> bytes:
+        raise ValueError("the graph has no int8 weight products to rewrite")
+
+    monkeypatch.setattr(embeddings, "int8_products", refuse)
+    with pytest.raises(EmbedderUnavailable, match="local_precision = 'fp32'"):
+        embeddings.LocalEmbedder(precision="int8")
+    assert embeddings.LocalEmbedder(precision="fp32").name == "local:all-MiniLM-L6-v2"

@@ -85,10 +85,16 @@ class LocalEmbedder(Embedder):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        if precision == "int8":
+            try:
+                model = int8_products(model)
+            except ValueError as exc:  # a packaged model of another shape than the one known
+                raise EmbedderUnavailable(
+                    f"The local model cannot run in int8 ({exc}): set "
+                    "knowledge.local_precision = 'fp32'."
+                ) from exc
         self.session = onnxruntime.InferenceSession(
-            int8_products(model) if precision == "int8" else model,
-            options,
-            providers=["CPUExecutionProvider"],
+            model, options, providers=["CPUExecutionProvider"]
         )
         self.threads = threads or len(os.sched_getaffinity(0)) or 1
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embed")
