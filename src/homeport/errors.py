@@ -3,6 +3,8 @@ the CLI prints their message as a one-line reason and exits non-zero."""
 
 from __future__ import annotations
 
+import re
+
 
 class HomeportError(Exception):
     """Base of every error homeport raises on purpose."""
@@ -65,3 +67,22 @@ class UpstreamError(HomeportError):
 
 def not_found(kind: str, object_id: str, param: str | None = None) -> NotFound:
     return NotFound(f"No {kind} found with id '{object_id}'.", param=param)
+
+
+BUSY_THREAD = {
+    "message": "Can't add messages to {thread} while a run {run} is active.",
+    "run": "Thread {thread} already has an active run {run}.",
+}
+"""OpenAI's words when a thread with an active run is given a new message or a new run."""
+_BUSY = re.compile(
+    "|".join(
+        re.escape(t).replace(r"\{thread\}", r"\S+").replace(r"\{run\}", r"\S+")
+        for t in BUSY_THREAD.values()
+    )
+)
+
+
+def busy_thread(message: str) -> bool:
+    """Whether ``message`` is a refusal for a thread whose run is still active (one of
+    :data:`BUSY_THREAD`): the same request succeeds once that run ends."""
+    return _BUSY.fullmatch(message) is not None

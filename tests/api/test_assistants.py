@@ -121,6 +121,30 @@ def test_unknown_code_interpreter_file_is_a_404(client: openai.OpenAI) -> None:
     assert [a.id for a in client.beta.assistants.list()] == [assistant.id]
 
 
+def test_unknown_vector_store_is_a_404_and_nothing_is_made(client: openai.OpenAI) -> None:
+    store = client.vector_stores.create(name="kb")
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.assistants.create(
+            model="gpt-4o",
+            tools=[{"type": "file_search"}],
+            tool_resources={"file_search": {"vector_store_ids": ["vs_nope"]}},
+        )
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "tool_resources.file_search.vector_store_ids[0]"
+    assert caught.value.message.endswith("No vector store found with id 'vs_nope'.")
+    assert list(client.beta.assistants.list()) == []
+    assistant = client.beta.assistants.create(
+        model="gpt-4o", tool_resources={"file_search": {"vector_store_ids": [store.id]}}
+    )
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.assistants.update(
+            assistant.id, tool_resources={"file_search": {"vector_store_ids": ["vs_gone"]}}
+        )
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "tool_resources.file_search.vector_store_ids[0]"
+    assert client.beta.assistants.retrieve(assistant.id).tool_resources == assistant.tool_resources
+
+
 def test_list_paginates_in_both_orders(client: openai.OpenAI) -> None:
     ids = [client.beta.assistants.create(model="gpt-4o", name=f"a{i}").id for i in range(5)]
 

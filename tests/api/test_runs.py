@@ -461,6 +461,13 @@ def test_unknown_files_are_refused_and_nothing_is_made(
         )
     assert isinstance(caught.value.body, dict)
     assert caught.value.body["param"] == "tool_resources.code_interpreter.file_ids[0]"
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.threads.create_and_run(
+            assistant_id=assistant,
+            thread={"tool_resources": {"file_search": {"vector_store_ids": ["vs_gone"]}}},
+        )
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "thread.tool_resources.file_search.vector_store_ids[0]"
     thread = _thread(client, "hi")
     with pytest.raises(openai.NotFoundError) as caught:
         client.beta.threads.runs.create(

@@ -61,15 +61,23 @@ def test_create_with_messages_retrieve_modify_delete(
     assert third.attachments is not None and third.attachments[0].file_id == doc
 
     assert client.beta.threads.retrieve(thread.id) == thread
+    store = client.vector_stores.create(name="kb")
     modified = client.beta.threads.update(
         thread.id,
         metadata={"user": "u2"},
-        tool_resources={"file_search": {"vector_store_ids": ["vs_1"]}},
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
     )
     assert modified.metadata == {"user": "u2"}
     assert modified.tool_resources is not None
     assert modified.tool_resources.file_search is not None
-    assert modified.tool_resources.file_search.vector_store_ids == ["vs_1"]
+    assert modified.tool_resources.file_search.vector_store_ids == [store.id]
+    assert client.beta.threads.retrieve(thread.id) == modified
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.threads.update(
+            thread.id, tool_resources={"file_search": {"vector_store_ids": ["vs_1"]}}
+        )
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "tool_resources.file_search.vector_store_ids[0]"
     assert client.beta.threads.retrieve(thread.id) == modified
 
     deleted = client.beta.threads.delete(thread.id)

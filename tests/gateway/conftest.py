@@ -159,6 +159,17 @@ def two_homeports(
         server.stop()
 
 
+def shadowing(homeports: tuple[HomeportServer, HomeportServer]) -> dict[str, Any]:
+    """Gateway settings: shadow mode, the first server managed, the second the candidate (with
+    its admin key, which mirrored writes need)."""
+    managed, candidate = homeports
+    return {
+        "mode": "shadow",
+        "managed": {"base_url": managed.base_url, "api_key": managed.api_key},
+        "homeport": {"base_url": candidate.base_url, "api_key": candidate.admin_key},
+    }
+
+
 def wait_for(condition: Callable[[], object], what: str) -> None:
     """Poll ``condition`` until it holds (bounded: a gateway that never follows fails)."""
     deadline = time.monotonic() + 30

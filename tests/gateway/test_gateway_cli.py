@@ -39,3 +39,17 @@ def test_an_upstream_that_is_not_an_http_url_is_refused(tmp_path: Path) -> None:
     refused = _gateway("--config", str(config))
     assert refused.returncode == 1
     assert "setting 'managed.base_url'" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_an_unusable_ca_file_is_refused_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        '[managed]\nbase_url = "https://api.openai.com/v1"\n'
+        f"ca_file = '{tmp_path / 'private-ca.pem'}'\n"
+        '[homeport]\nbase_url = "http://127.0.0.1:2/v1"\n'
+    )
+    refused = _gateway("--config", str(config))
+    assert refused.returncode == 1
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "setting 'managed': ca_file" in refused.stderr
+    assert "private-ca.pem: No such file or directory" in refused.stderr

@@ -5,17 +5,23 @@ whose script the test writes plays what no well-behaved server does on purpose (
 mid-answer, pausing between events, closing a kept-alive connection).
 
 Managed upstreams are HTTPS. A throwaway CA (trustme) issues the TLS servers' certificates; the
-client trusts it the way an operator trusts a private CA: SSL_CERT_FILE, which
-``ssl.create_default_context()`` honours. The scripted model is reached through a TLS front (a
-raw server relaying each decrypted connection to it), so a test counts TLS connections. TLS
-tests run under asyncio and uvloop (the gateway's loop): their TLS layers are separate code.
+client trusts it the two ways an operator trusts a private CA: SSL_CERT_FILE, which
+``ssl.create_default_context()`` honours, or a side's ``ca_file`` (then with SSL_CERT_FILE
+unset). The scripted model is reached through a TLS front (a raw server relaying each decrypted
+connection to it), so a test counts TLS connections. TLS tests run under asyncio and uvloop (the
+gateway's loop): their TLS layers are separate code. How a TLS answer without a length ends
+(with or without close_notify) is played by a blocking ``ssl`` socket server in a thread, which
+closes exactly as told.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
+import struct
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -33,8 +39,10 @@ from homeport.gateway.client import (
     Response,
     UpstreamConnectError,
     UpstreamDisconnected,
+    UpstreamError,
     UpstreamTimeout,
 )
+from homeport.gateway.config import SideConfig
 from homeport.testing.background import free_port
 from homeport.testing.scripted_model import ScriptedModelServer
 from tests.gateway.conftest import GatewayFactory
@@ -134,11 +142,23 @@ def ca() -> trustme.CA:
 
 
 @pytest.fixture
-def trusted(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The client's trust store has the test CA (read when a pool is made)."""
+def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
     path = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(path))
-    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+    return path
+
+
+@pytest.fixture
+def trusted(ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's trust store has the test CA (read when a pool is made)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+
+
+@pytest.fixture
+def system_roots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trust store is the system's alone: the test CA is trusted only through ``ca_file``."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
 
 
 def tls_server(ca: trustme.CA, *names: str, seen: list[str | None] | None = None) -> ssl.SSLContext:
@@ -338,6 +358,31 @@ def test_head_answers_have_no_body() -> None:
     run(test)
 
 
+def test_a_body_without_length_cut_by_a_reset_is_an_error() -> None:
+    async def test() -> None:
+        reset = asyncio.Event()
+
+        async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await request_head(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\npart")
+            await reset.wait()  # the client has read all there is: nothing is lost in transit
+            linger = struct.pack("ii", 1, 0)  # close with RST, not FIN
+            writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            writer.transport.abort()
+
+        async with RawServer(script) as server:
+            pool = pool_for(server.url)
+            response = await pool.request("GET", "/v1/models", b"", b"")
+            chunks = aiter(response)
+            assert await anext(chunks) == b"part"
+            reset.set()
+            with pytest.raises(UpstreamDisconnected, match="connection broke"):
+                await read_all(response)
+            await pool.close()
+
+    run(test)
+
+
 def test_refused_connection_and_silent_upstream_raise() -> None:
     async def test() -> None:
         with pytest.raises(UpstreamConnectError, match="cannot connect"):
@@ -502,3 +547,271 @@ def test_gateway_answers_502_when_the_upstream_certificate_is_untrusted(
         assert "UpstreamConnectError" in error["message"]
 
     run(test)
+
+
+def side_pool(url: str, **tls_files: Path) -> Pool:
+    """A pool set up as the gateway sets up a side's (``SideConfig.tls_context``)."""
+    return pool_for(url, tls=SideConfig(base_url=url, **tls_files).tls_context())
+
+
+def client_certificate(ca: trustme.CA, directory: Path) -> tuple[Path, Path, Path]:
+    """A client certificate from ``ca``: (certificate, key, both in one file)."""
+    leaf = ca.issue_cert("gateway.example")
+    cert, key, both = (directory / name for name in ("client.pem", "client.key", "both.pem"))
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(both))
+    return cert, key, both
+
+
+def mtls_server(ca: trustme.CA, *names: str) -> ssl.SSLContext:
+    """A server context that requires a client certificate from ``ca``."""
+    context = tls_server(ca, *names)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+@LOOPS
+def test_a_side_trusts_its_ca_file_on_top_of_the_system_roots(
+    runner: Runner, ca: trustme.CA, ca_file: Path, system_roots: None
+) -> None:
+    async def test() -> None:
+        async with RawServer(answer_ok, tls_server(ca, "127.0.0.1")) as server:
+            pool = side_pool(server.url, ca_file=ca_file)
+            assert await read_all(await pool.request("GET", "/v1/models", b"", b"")) == b"ok"
+            await pool.close()
+            pool = side_pool(server.url)  # the system's roots alone do not know the test CA
+            with pytest.raises(UpstreamConnectError, match="certificate verify failed"):
+                await pool.request("GET", "/v1/models", b"", b"")
+            await pool.close()
+        assert server.connections == 1
+
+    runner(test())
+
+
+@LOOPS
+def test_a_ca_file_adds_to_the_default_roots_without_replacing_them(
+    runner: Runner, ca: trustme.CA, ca_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    public = trustme.CA()  # stands for the public roots: the default trust store holds it
+    public.cert_pem.write_to_path(str(tmp_path / "roots.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "roots.pem"))
+
+    async def test() -> None:
+        for issuer in (public, ca):
+            async with RawServer(answer_ok, tls_server(issuer, "127.0.0.1")) as server:
+                pool = side_pool(server.url, ca_file=ca_file)
+                assert await read_all(await pool.request("GET", "/v1/models", b"", b"")) == b"ok"
+                await pool.close()
+
+    runner(test())
+
+
+@LOOPS
+def test_mutual_tls_presents_the_client_certificate(
+    runner: Runner, ca: trustme.CA, ca_file: Path, system_roots: None, tmp_path: Path
+) -> None:
+    cert, key, both = client_certificate(ca, tmp_path)
+
+    async def test() -> None:
+        async with RawServer(answer_ok, mtls_server(ca, "127.0.0.1")) as server:
+            for files in (
+                {"client_cert_file": cert, "client_key_file": key},
+                {"client_cert_file": both},
+            ):
+                pool = side_pool(server.url, ca_file=ca_file, **files)
+                assert await read_all(await pool.request("GET", "/v1/models", b"", b"")) == b"ok"
+                await pool.close()
+            pool = side_pool(server.url, ca_file=ca_file)
+            with pytest.raises(UpstreamError):  # TLS 1.3: refused once the request is sent
+                await pool.request("GET", "/v1/models", b"", b"")
+            await pool.close()
+        assert server.connections == 2  # the refused handshake never reached the script
+
+    runner(test())
+
+
+def test_gateway_trusts_a_side_by_its_ca_file(
+    start_gateway: GatewayFactory,
+    managed_model: ScriptedModelServer,
+    ca: trustme.CA,
+    ca_file: Path,
+    system_roots: None,
+) -> None:
+    async def test() -> None:
+        front = RawServer(relay_to(managed_model.base_url), tls_server(ca, "127.0.0.1"))
+        async with front as server, httpx.AsyncClient() as client:
+            trusting = start_gateway(managed={"base_url": server.url, "ca_file": ca_file})
+            response = await client.get(trusting.base_url + "/models")
+            assert response.status_code == 200
+            assert response.json()["data"]
+            assert response.headers["homeport-upstream"] == "managed"
+            refusing = start_gateway(managed={"base_url": server.url})
+            response = await client.get(refusing.base_url + "/models")
+            assert response.status_code == 502
+            assert "UpstreamConnectError" in response.json()["error"]["message"]
+
+    run(test)
+
+
+def test_the_shadow_worker_trusts_the_candidates_ca_file(
+    start_gateway: GatewayFactory,
+    candidate_model: ScriptedModelServer,
+    ca: trustme.CA,
+    ca_file: Path,
+    system_roots: None,
+) -> None:
+    async def test() -> None:
+        front = RawServer(relay_to(candidate_model.base_url), tls_server(ca, "127.0.0.1"))
+        async with front as server:
+            candidate = {"base_url": server.url, "api_key": "hp-gateway", "ca_file": ca_file}
+            gateway = start_gateway(mode="shadow", homeport=candidate)
+            client = openai.AsyncOpenAI(base_url=gateway.base_url, api_key="sk", max_retries=0)
+            answer = await client.chat.completions.create(
+                model="scripted", messages=[{"role": "user", "content": "Say hello."}]
+            )
+            assert (answer.choices[0].message.content or "").startswith("[managed]")
+            await client.close()
+            await asyncio.to_thread(gateway.stop)  # the worker drains its copy through the front
+        [pair] = gateway.pairs()
+        assert pair.candidate.error is None
+        assert pair.candidate.status == 200
+        assert b"[homeport]" in pair.candidate.body
+        assert server.connections == 1
+
+    run(test)
+
+
+LENGTHLESS = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n"
+
+
+class ClosingTlsServer:
+    """A TLS server in a thread, its TLS run by hand (``ssl`` over memory buffers): answers each
+    request with ``LENGTHLESS`` and ``body`` (a body that ends when the connection does), then
+    sends close_notify and closes at once, without waiting for the client's (``clean``), or
+    closes the TCP connection under the TLS session, as a truncating attacker or a crash would.
+    """
+
+    def __init__(self, context: ssl.SSLContext, clean: bool, body: bytes = b"all of it") -> None:
+        self.context = context
+        self.clean = clean
+        self.body = body
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)  # how often the accept loop looks at the stop flag
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="closing-tls", daemon=True)
+
+    def __enter__(self) -> ClosingTlsServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self._listener.close()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self._listener.getsockname()[1]}/v1"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                raw, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with raw, contextlib.suppress(OSError):
+                raw.settimeout(10)
+                self._answer(raw)
+
+    def _answer(self, raw: socket.socket) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.context.wrap_bio(incoming, outgoing, server_side=True)
+
+        def step(operation: Callable[[], Any]) -> Any:
+            """``operation``, fed from the socket until it has what it needs."""
+            while True:
+                try:
+                    return operation()
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    data = raw.recv(1 << 16)
+                    if not data:
+                        raise ConnectionError("the client left") from None
+                    incoming.write(data)
+
+        step(tls.do_handshake)
+        self.connections += 1
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += step(lambda: tls.read(1 << 16))
+        tls.write(LENGTHLESS + self.body)
+        if self.clean:
+            with contextlib.suppress(ssl.SSLWantReadError):  # sent; the client's is not awaited
+                tls.unwrap()
+        raw.sendall(outgoing.read())
+
+
+@LOOPS
+@pytest.mark.parametrize("clean", [True, False], ids=["close_notify", "bare-close"])
+def test_a_tls_body_without_length_ends_only_at_close_notify(
+    runner: Runner, clean: bool, ca: trustme.CA, trusted: None
+) -> None:
+    async def test() -> None:
+        with ClosingTlsServer(tls_server(ca, "127.0.0.1"), clean) as server:
+            pool = pool_for(server.url)
+            for _ in range(2):  # the broken connection is not reused
+                response = await pool.request("GET", "/v1/files/file-1/content", b"", b"")
+                assert response.status == 200
+                if clean:
+                    assert await read_all(response) == b"all of it"
+                else:
+                    with pytest.raises(UpstreamDisconnected, match="without close_notify"):
+                        await read_all(response)
+            await pool.close()
+        assert server.connections == 2
+
+    runner(test())
+
+
+@LOOPS
+@pytest.mark.parametrize("clean", [True, False], ids=["close_notify", "bare-close"])
+def test_a_large_tls_body_without_length_read_slowly_ends_as_the_upstream_closed(
+    runner: Runner, clean: bool, ca: trustme.CA, trusted: None
+) -> None:
+    """Reading pauses (the answer piles up) while the close is already on its way: the bytes
+    and close_notify that came with the close are still handed over (uvloop dropped them)."""
+    body = bytes(range(256)) * (4 << 10) + b"tail" * 40_000  # 1 MiB and some: reading pauses
+
+    async def test() -> None:
+        with ClosingTlsServer(tls_server(ca, "127.0.0.1"), clean, body) as server:
+            pool = pool_for(server.url)
+            for _ in range(10):
+                response = await pool.request("GET", "/v1/files/file-1/content", b"", b"")
+                await asyncio.sleep(0.1)  # everything, close included, is sent meanwhile
+                if clean:
+                    assert await read_all(response) == body
+                else:
+                    with pytest.raises(UpstreamDisconnected, match="without close_notify"):
+                        await read_all(response)
+            await pool.close()
+
+    runner(test())
+
+
+@pytest.mark.parametrize("clean", [True, False], ids=["close_notify", "bare-close"])
+def test_gateway_cuts_a_tls_body_without_length_short_without_close_notify(
+    start_gateway: GatewayFactory, clean: bool, ca: trustme.CA, ca_file: Path, system_roots: None
+) -> None:
+    with ClosingTlsServer(tls_server(ca, "127.0.0.1"), clean) as server:
+        gateway = start_gateway(managed={"base_url": server.url, "ca_file": ca_file})
+        with httpx.Client(base_url=gateway.base_url) as client:
+            if clean:
+                response = client.get("/files/file-1/content")
+                assert response.status_code == 200
+                assert response.text == "all of it"
+            else:
+                with pytest.raises(httpx.RemoteProtocolError):
+                    client.get("/files/file-1/content")

@@ -33,11 +33,11 @@ from homeport.rollout.controller import Controller
 from homeport.rollout.evacuate import DONE, EVACUATED, SWITCHED, Evacuator
 from homeport.rollout.plan import RolloutPlan
 from homeport.rollout.state import current, decisions
-from homeport.rollout.transcripts import ThreadTranscript
+from homeport.rollout.transcripts import CARRIER_INSTRUCTIONS, ThreadTranscript
 from homeport.store.db import Database
 from homeport.store.migrate import upgrade
-from homeport.store.models import Conversation
-from homeport.store.models.gateway import GatewayPin
+from homeport.store.models import Conversation, Item, Run
+from homeport.store.models.gateway import GatewayIdMap, GatewayPin
 from homeport.store.models.rollout import RolloutEvacuation
 from homeport.testing.scripted_model import ScriptedModelServer
 from tests.gateway.conftest import (  # noqa: F401 - fixtures used by name
@@ -102,6 +102,30 @@ class Cutover:
         """Threads and conversations in the managed side's own database."""
         with self.managed.services.db.sessions() as session:
             return int(session.scalar(select(func.count()).select_from(Conversation)) or 0)
+
+    def managed_carriers(self) -> dict[str, str]:
+        """Chain response -> the live carrier that continues it on the managed side (each
+        carrier made is checked to exist there, once)."""
+        with self.db.sessions() as session:
+            rows = session.execute(
+                select(GatewayIdMap.target_id, GatewayIdMap.source_id).where(
+                    GatewayIdMap.kind == "response"
+                )
+            )
+            mapped = {r.target_id: r.source_id for r in rows}
+        with self.managed.services.db.sessions() as session:
+            made = session.scalars(
+                select(Run.id).where(Run.instructions == CARRIER_INSTRUCTIONS)
+            ).all()
+        assert len(made) == len(set(made)) and set(made) == set(mapped)
+        return {mapped[carrier]: carrier for carrier in made}
+
+    def homeport_objects(self) -> tuple[int, int]:
+        """Responses and runs, and items, in homeport's own database."""
+        with self.homeport.services.db.sessions() as session:
+            runs = session.scalar(select(func.count()).select_from(Run))
+            items = session.scalar(select(func.count()).select_from(Item))
+        return int(runs or 0), int(items or 0)
 
     def healthz(self) -> dict[str, Any]:
         data: dict[str, Any] = httpx.get(self.gateway.url + "/healthz").json()
@@ -298,6 +322,95 @@ def test_rollback_evacuates_and_clients_keep_their_ids(cutover: Cutover) -> None
     assert client.beta.threads.runs.retrieve(run.id, thread_id=waiting).status == "cancelled"
     side, _ = turn(client, waiting, assistant.id, "after the cancel")
     assert side == "managed"
+
+
+def _texts(items: Any) -> list[str]:
+    """The text of each message item, in order."""
+    return [
+        "".join(getattr(part, "text", "") for part in item.content)
+        for item in items
+        if item.type == "message"
+    ]
+
+
+def test_a_branch_from_an_older_response_of_a_moved_chain_goes_on_at_the_managed_side(
+    cutover: Cutover,
+) -> None:
+    client = cutover.gateway.client()
+    chain_key = {KEY: cutover.keys("homeport", 1, "branching")[0]}
+    raw = client.responses.with_raw_response.create(
+        model="scripted", input="one", extra_headers=chain_key
+    )
+    assert raw.headers["homeport-upstream"] == "homeport"
+    ids = [raw.parse().id]
+    for text in ("two", "three"):
+        ids.append(
+            client.responses.create(model="scripted", input=text, previous_response_id=ids[-1]).id
+        )
+    first, second, third = ids
+    at_home = cutover.homeport_objects()
+
+    cutover.controller.rollback("ops", "incident")
+
+    moved = next(
+        d.evidence
+        for d in decisions(cutover.db, "default")
+        if d.action == EVACUATED and d.evidence["homeport_id"] == first
+    )
+    assert (moved["last"], moved["responses"], moved["members"]) == (third, 3, 3)
+    wait_for(lambda: cutover.healthz()["mode"] == "passthrough", "passthrough after evacuation")
+    assert cutover.managed_carriers() == {third: moved["managed_id"]}
+
+    # (a) The newest response goes on as before, from the evacuation's carrier.
+    raw = client.responses.with_raw_response.create(
+        model="scripted", input="four", previous_response_id=third
+    )
+    assert raw.headers["homeport-upstream"] == "managed"
+    assert raw.parse().previous_response_id == third
+
+    # (b) A branch from an older response: answered by the managed side, which was given the
+    # chain up to that response and nothing after it; the client sees its own ID.
+    raw = client.responses.with_raw_response.create(
+        model="scripted", input="branch", previous_response_id=second
+    )
+    branch = raw.parse()
+    assert raw.headers["homeport-upstream"] == "managed"
+    assert branch.output_text == "[managed] Echo: branch"
+    assert branch.previous_response_id == second
+    carriers = cutover.managed_carriers()
+    assert set(carriers) == {third, second}
+    given = cutover.managed.client(admin=True).responses.input_items.list(
+        carriers[second], order="asc"
+    )
+    assert _texts(given) == ["one", "[homeport] Echo: one", "two", "[homeport] Echo: two"]
+    history = orjson.dumps(cutover.managed_model.model.requests[-1]).decode()
+    assert "[homeport] Echo: two" in history and "three" not in history
+    # The branch goes on at the managed side, and reads back there under its own ID.
+    later = client.responses.create(model="scripted", input="on", previous_response_id=branch.id)
+    assert later.previous_response_id == branch.id
+    assert client.responses.retrieve(branch.id).output_text == "[managed] Echo: branch"
+
+    # (c) Another branch from the same response reuses its carrier; the root gets its own.
+    stream = client.responses.create(
+        model="scripted", input="branch again", previous_response_id=second, stream=True
+    )
+    again = next(e for e in stream if e.type == "response.completed").response
+    assert (again.previous_response_id, again.output_text) == (
+        second,
+        "[managed] Echo: branch again",
+    )
+    root = client.responses.create(model="scripted", input="anew", previous_response_id=first)
+    assert root.previous_response_id == first
+    now = cutover.managed_carriers()
+    assert set(now) == {third, second, first} and now[second] == carriers[second]
+    given = cutover.managed.client(admin=True).responses.input_items.list(now[first], order="asc")
+    assert _texts(given) == ["one", "[homeport] Echo: one"]
+
+    # (d) Nothing new reached homeport; the chain's own responses still read back there.
+    assert cutover.homeport_objects() == at_home
+    raw = client.responses.with_raw_response.retrieve(second)
+    assert raw.headers["homeport-upstream"] == "homeport"
+    assert raw.parse().output_text == "[homeport] Echo: two"
 
 
 class CrashingThreads(ThreadTranscript):

@@ -66,4 +66,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for module in API_MODULES:
         app.include_router(_router(module), prefix="/v1")
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
+    # FastAPI builds each route's validators on first match; building them all now (the OpenAPI
+    # document needs them) spares the first requests, and keeps two apps in one process from
+    # building pydantic schemas of the shared models at the same time (not thread-safe).
+    app.openapi()
     return app

@@ -21,7 +21,7 @@ from homeport.api.wire.messages import (
     render_message,
 )
 from homeport.engine.status import ACTIVE, PAUSED, QUEUED
-from homeport.errors import InvalidRequest
+from homeport.errors import BUSY_THREAD, InvalidRequest
 from homeport.store.models import Item, Run
 from homeport.store.repos import conversations, items
 
@@ -31,11 +31,6 @@ BUSY = (QUEUED, *ACTIVE, *PAUSED)
 _ACTIVE_RUN = select(Run.id).where(
     Run.conversation_id == bindparam("p_thread"), Run.kind == "run", Run.status.in_(BUSY)
 )
-BUSY_THREAD = {
-    "message": "Can't add messages to {thread} while a run {run} is active.",
-    "run": "Thread {thread} already has an active run {run}.",
-}
-"""OpenAI's words when a thread with an active run is given a new message or a new run."""
 
 
 def insert_message(

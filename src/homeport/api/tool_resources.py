@@ -7,7 +7,8 @@ worker is woken after the response, when the store is committed.
 
 Every file a request names (message ``attachments``, ``code_interpreter.file_ids``) must exist
 in the project: an unknown one is a 404 in the files API's words (``No such File object: …``),
-naming the parameter, as OpenAI answers.
+naming the parameter, as OpenAI answers. So must every vector store it names
+(``file_search.vector_store_ids``): ``No vector store found with id '…'.``
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from homeport.api.wire.common import (
 from homeport.knowledge import stores
 from homeport.knowledge.embeddings import embedder_name
 from homeport.knowledge.files import get_file
+from homeport.knowledge.stores import get_store
 from homeport.knowledge.worker import wake_worker
 from homeport.services import Services
 
@@ -65,8 +67,10 @@ def checked_resources(
     param: str = "",
 ) -> dict[str, Any]:
     """A request's tool resources in their stored form (``stored_tool_resources``), their
-    ``code_interpreter.file_ids`` checked; ``param`` prefixes the reported parameter
-    (``"thread."``)."""
+    ``code_interpreter.file_ids`` and ``file_search.vector_store_ids`` checked; ``param``
+    prefixes the reported parameter (``"thread."``)."""
+    search = resources.file_search if resources is not None else None
+    named = len(search.vector_store_ids or ()) if search is not None else 0
     stored = stored_tool_resources(resources, make_vector_store=make_vector_store)
     code = stored.get("code_interpreter") or {}
     prefix = f"{param}tool_resources.code_interpreter.file_ids"
@@ -75,6 +79,10 @@ def checked_resources(
         project_id,
         ((f"{prefix}[{i}]", file_id) for i, file_id in enumerate(code.get("file_ids", ()))),
     )
+    store_ids = (stored.get("file_search") or {}).get("vector_store_ids", [])
+    prefix = f"{param}tool_resources.file_search.vector_store_ids"
+    for index, store_id in enumerate(store_ids[:named]):  # the rest were made just now
+        get_store(session, project_id, store_id, param=f"{prefix}[{index}]")
     return stored
 
 

@@ -7,7 +7,8 @@ side's keep-alive pool (``client``) and stream the answer back chunk by chunk
 conversation or response ID is held until that ID's pin is durable. Shared objects are written to
 both sides. In shadow mode the finished exchange is handed to the shadow worker process (one
 frame written to a pipe; the copy, the replay and the pairs happen there). A request about an
-evacuated conversation is translated to its managed IDs, and its answer back; one naming a run or
+evacuated conversation is translated to its managed IDs, and its answer back (one continuing an
+older response of an evacuated chain first gets a carrier, ``carriers``); one naming a run or
 response that stayed on homeport goes there.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from homeport.gateway.carriers import CarrierRefused, Carriers
 from homeport.gateway.classify import Route, Scope, classify
 from homeport.gateway.client import Response, UpstreamError
 from homeport.gateway.config import GatewayConfig
@@ -49,6 +51,7 @@ from homeport.gateway.upstream import (
     CONVERSATION_KEY_HEADER,
     UPSTREAM_HEADER,
     Side,
+    credential_headers,
     is_event_stream,
     recordable_headers,
     response_headers,
@@ -97,6 +100,7 @@ class Gateway:
         self.sides: dict[Upstream, Side] = {}
         self.pins: PinStore
         self.translations = Translations(db, config.map_cache_size)
+        self.carriers = Carriers(db, config, self.translations, self.metrics)
         self.mirror: ObjectMirror
         self._stats_task: asyncio.Task[None] | None = None
 
@@ -242,6 +246,18 @@ class Gateway:
                 ),
             )
             return
+        if plan.translation is not None and plan.translation.needs_carrier(plan.after):
+            try:  # an older response of an evacuated chain: it goes on from its own carrier
+                carried = await self.carriers.carry(
+                    str(plan.conversation),
+                    str(plan.after),
+                    plan.translation,
+                    credential_headers(request.headers),
+                )
+            except CarrierRefused as exc:
+                await _reply(send, exc.status, exc.body, upstream=exc.side)
+                return
+            plan = replace(plan, translation=carried)
         side = self.sides[plan.side]
         shadowing = (
             state.mode is Mode.SHADOW
@@ -327,6 +343,9 @@ class Gateway:
                     after=plan.after,
                     also_produces=plan.also_produces,
                     shadowed=plan.shadowed,
+                    credentials=credential_headers(request.headers)
+                    if plan.shadowed and path.endswith("/submit_tool_outputs")
+                    else (),
                 )
             )
         elif mirroring:

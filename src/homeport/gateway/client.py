@@ -3,11 +3,12 @@
 One :class:`Pool` per upstream keeps idle keep-alive connections (at most ``max_connections``
 open; further requests wait for one). A request is written in one piece; its answer's body is
 handed over chunk by chunk as it arrives (chunked and content-length bodies are decoded, a body
-without either ends when the upstream closes). Waiting longer than ``read_timeout`` for the next
-piece (found by a sweep a second, so up to a second later), failing to connect within
-``connect_timeout``, or losing the connection mid-answer raise an :class:`UpstreamError`. A
-reused connection the upstream closed before answering is retried once on a new one for
-idempotent methods (the request was not taken).
+without either ends when the upstream ends the connection in order: a FIN, over TLS a
+close_notify; a reset, or a bare TCP close under TLS, which could be a truncation, is a break).
+Waiting longer than ``read_timeout`` for the next piece (found by a sweep a second, so up to a
+second later), failing to connect within ``connect_timeout``, or losing the connection
+mid-answer raise an :class:`UpstreamError`. A reused connection the upstream closed before
+answering is retried once on a new one for idempotent methods (the request was not taken).
 
 Made for the gateway's hot path: the general clients spent more of the proxy's CPU per request
 than the proxying itself (see docs/architecture.md).
@@ -19,7 +20,7 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from typing import cast
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -47,6 +48,12 @@ class UpstreamDisconnected(UpstreamError):
 
 class UpstreamProtocolError(UpstreamError):
     """The upstream's answer is not valid HTTP/1.1."""
+
+
+class _TlsTransport(Protocol):
+    """The TLS transports' read flow control (asyncio's and uvloop's; not in the ABC)."""
+
+    def set_read_buffer_limits(self, high: int | None = None, low: int | None = None) -> None: ...
 
 
 class Response:
@@ -93,6 +100,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.waiting_since = 0.0  # loop time it started waiting for the upstream
         self.answered = False  # any byte of the current answer arrived
+        self._clean_end = False  # the upstream ended the connection in order (see eof_received)
         self._headers: list[tuple[bytes, bytes]] = []
         self._headers_done = False
         self._complete = False
@@ -118,16 +126,40 @@ class _Connection(asyncio.Protocol):
             self._fail(UpstreamProtocolError(f"invalid answer: {exc}"))
             self.close()
 
+    def eof_received(self) -> None:
+        """The upstream's end of the stream: a TCP FIN, or over TLS a close_notify.
+
+        Under uvloop's TLS a bare TCP close never gets here; asyncio's calls this for both, with
+        the TLS layer's input drained first: after a close_notify a read finds the end, after a
+        bare close it would wait for more.
+        """
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
+        if ssl_object is None:
+            self._clean_end = True
+            return
+        try:
+            self._clean_end = ssl_object.read(1) == b""
+        except ssl.SSLZeroReturnError:  # close_notify, after ours went out
+            self._clean_end = True
+        except ssl.SSLError:
+            self._clean_end = False
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._pool.lost(self)
         if self._complete:
             return
-        if self._headers_done and self._ends_at_close():
+        if self._headers_done and self._ends_at_close() and self._clean_end:
             self._complete = True
             self._wake()
             return
-        self._fail(UpstreamDisconnected("the upstream closed the connection mid-answer"))
+        if exc is not None:
+            reason = f"the upstream connection broke: {exc}"
+        elif self._pool.tls is not None and not self._clean_end:
+            reason = "the upstream closed the TLS connection without close_notify"
+        else:
+            reason = "the upstream closed the connection"
+        self._fail(UpstreamDisconnected(f"{reason} before the answer was whole"))
 
     # ------------------------------------------------------------------ httptools
 
@@ -150,6 +182,11 @@ class _Connection(asyncio.Protocol):
         self._buffered += len(body)
         if self._buffered > _READ_PAUSE_BYTES and not self._paused and self.transport:
             self._paused = True
+            if self._pool.tls is not None:
+                # uvloop's TLS layer reads on while the protocol is paused, and drops what it
+                # holds (close_notify included) when the TCP close comes meanwhile. With no
+                # read buffer it stops at once, and reads on only once it has handed all over.
+                cast(_TlsTransport, self.transport).set_read_buffer_limits(0)
             self.transport.pause_reading()
         self._wake()
 
@@ -166,6 +203,8 @@ class _Connection(asyncio.Protocol):
         self._headers = []
         self._headers_done = self._complete = self.answered = False
         self._head = head
+        if self.closed:  # lost since it connected (a TLS 1.3 peer refusing our certificate)
+            raise self._error or UpstreamDisconnected("the upstream closed the connection")
         self._error = None
         assert self.transport is not None
         self.transport.write(request)
@@ -185,8 +224,16 @@ class _Connection(asyncio.Protocol):
         self._buffered -= len(chunk)
         if self._paused and self._buffered <= _READ_PAUSE_BYTES // 2 and self.transport:
             self._paused = False
-            self.transport.resume_reading()
+            self.transport.resume_reading()  # a TLS layer hands over what it holds (scheduled)
+            if self._pool.tls is not None:
+                self._loop.call_soon(self._restore_read_buffer)  # after that
         return chunk
+
+    def _restore_read_buffer(self) -> None:
+        """The TLS layer's default read buffer, not 0: a partial record must not stop it."""
+        transport = self.transport
+        if not self._paused and transport is not None and not transport.is_closing():
+            cast(_TlsTransport, transport).set_read_buffer_limits()
 
     def finish(self) -> None:
         reusable = self._complete and not self._chunks and not self.closed and not self._head
@@ -253,7 +300,9 @@ class Pool:
         connect_timeout: float,
         read_timeout: float,
         keepalive_seconds: float = 60.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``tls`` verifies an https origin (default: the system's trust store)."""
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -262,7 +311,10 @@ class Pool:
         default = url.port is None or url.port == (443 if url.scheme == "https" else 80)
         netloc = url.hostname if ":" not in url.hostname else f"[{url.hostname}]"
         self.host_header = netloc if default else f"{netloc}:{url.port}"
-        self._ssl = ssl.create_default_context() if url.scheme == "https" else None
+        if tls is not None and url.scheme != "https":
+            raise ValueError(f"a TLS context for a plain http URL: {base_url!r}")
+        https = url.scheme == "https"
+        self.tls: ssl.SSLContext | None = (tls or ssl.create_default_context()) if https else None
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -354,8 +406,8 @@ class Pool:
                     lambda: conn,
                     self.host,
                     self.port,
-                    ssl=self._ssl,
-                    server_hostname=self.host if self._ssl else None,
+                    ssl=self.tls,
+                    server_hostname=self.host if self.tls else None,
                 ),
                 self.connect_timeout,
             )

@@ -10,8 +10,11 @@ routing = "store"                       # "store": follow the rollout state; "st
 base_url = "https://api.openai.com/v1"  # the client's own key is passed through
 
 [homeport]
-base_url = "http://127.0.0.1:8080/v1"
+base_url = "https://homeport.internal:8443/v1"
 api_key_env = "HOMEPORT_GATEWAY_KEY"     # an admin key: mirrored writes keep their IDs
+ca_file = "/etc/homeport/private-ca.pem" # trusted besides the system's roots (https only)
+client_cert_file = "/etc/homeport/gateway.pem"  # mutual TLS: the gateway's certificate...
+client_key_file = "/etc/homeport/gateway.key"   # ...and its unencrypted key (or in the same file)
 ```
 """
 
@@ -19,19 +22,26 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from homeport.config import ConfigError
 from homeport.gateway.seams import Mode, RoutingState
 
 
 class SideConfig(BaseModel):
-    """One upstream. ``base_url`` ends where the SDK's would (``…/v1``)."""
+    """One upstream. ``base_url`` ends where the SDK's would (``…/v1``).
+
+    An https side is verified against the system's roots plus ``ca_file`` (PEM), and presents
+    ``client_cert_file`` (PEM, its key in ``client_key_file`` or in the same file) when set.
+    The files are read at load: one that cannot be used is a config error, not a failed request
+    later.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -41,6 +51,9 @@ class SideConfig(BaseModel):
     connect_timeout_seconds: float = 5.0
     timeout_seconds: float = 600.0
     max_connections: int = Field(512, ge=1)
+    ca_file: Path | None = None
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -49,6 +62,36 @@ class SideConfig(BaseModel):
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError("must be an http:// or https:// URL with a host, ending in /v1")
         return value
+
+    @model_validator(mode="after")
+    def _usable_tls_files(self) -> SideConfig:
+        self.tls_context()
+        return self
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS settings of an https side (None for http): raises ValueError naming the
+        setting whose file cannot be used."""
+        given = [
+            name
+            for name in ("ca_file", "client_cert_file", "client_key_file")
+            if getattr(self, name) is not None
+        ]
+        if urlsplit(self.base_url).scheme != "https":
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for an https:// base_url")
+            return None
+        context = ssl.create_default_context()
+        if self.ca_file is not None:
+            _check_readable("ca_file", self.ca_file)
+            try:
+                context.load_verify_locations(cafile=self.ca_file)
+            except ssl.SSLError:
+                raise ValueError(f"ca_file {self.ca_file}: no PEM certificate in it") from None
+        if self.client_cert_file is not None:
+            _load_client_certificate(context, self.client_cert_file, self.client_key_file)
+        elif self.client_key_file is not None:
+            raise ValueError("client_key_file: set client_cert_file too")
+        return context
 
     def resolved_api_key(self) -> str | None:
         """The key that replaces the client's; None passes the client's own key through."""
@@ -63,6 +106,32 @@ class SideConfig(BaseModel):
                 )
             return key
         return None
+
+
+def _check_readable(name: str, path: Path) -> None:
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{name} {path}: {exc.strerror or exc}") from None
+
+
+def _load_client_certificate(context: ssl.SSLContext, cert: Path, key: Path | None) -> None:
+    _check_readable("client_cert_file", cert)
+    if key is not None:
+        _check_readable("client_key_file", key)
+
+    def encrypted() -> str:  # OpenSSL would otherwise ask for a passphrase on the terminal
+        name, path = ("client_key_file", key) if key else ("client_cert_file", cert)
+        raise ValueError(f"{name} {path}: the key is encrypted: store it decrypted")
+
+    try:
+        context.load_cert_chain(cert, key, password=encrypted)
+    except ssl.SSLError as exc:
+        files = f"client_cert_file {cert}" + (f", client_key_file {key}" if key else "")
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ValueError(f"{files}: the key is not the certificate's") from None
+        raise ValueError(f"{files}: not a PEM certificate and its private key") from None
 
 
 class ShadowConfig(BaseModel):
@@ -100,6 +169,7 @@ class GatewayConfig(BaseModel):
     pin_cache_size: int = Field(200_000, ge=1)
     map_cache_size: int = Field(10_000, ge=1)  # ID maps of evacuated conversations
     mirror_timeout_seconds: float = Field(30.0, gt=0)
+    carrier_timeout_seconds: float = Field(60.0, gt=0)  # a branch of an evacuated chain waits
     shadow: ShadowConfig = Field(default_factory=ShadowConfig)
 
     def initial_state(self) -> RoutingState:
@@ -122,4 +192,5 @@ def load_gateway_config(path: str | Path, **overrides: object) -> GatewayConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: setting '{key}': {first['msg']}") from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{path}: setting '{key}': {message}") from exc

@@ -3,19 +3,21 @@
 Down (proxy -> worker, the worker's stdin): one frame per finished exchange to mirror,
 ``!III`` (lengths of the metadata, the request body, the primary's answer body), the metadata as
 JSON, then the two bodies as they are (no copy into JSON, no base64). Encoding a frame is the
-proxy's whole share of the shadow work.
+proxy's whole share of the shadow work. A tool-output submit also carries the client's
+credentials (kept apart from the recorded request: never in a pair), for the worker's one
+fallback read of the primary's run when that run's calls were not learned (``shadow``).
 
 Up (worker -> proxy, the worker's stdout): one JSON array per line, the observations the proxy
 turns into its Prometheus metrics and side-stats windows (the worker has no registry of its own):
 ``["o", route, status, seconds, ttft, input_tokens, output_tokens]`` a candidate's answer,
 ``["d", reason, n]`` copies dropped, ``["w", "", n]`` pairs written, ``["l", reason, n]`` pairs
-lost, ``["q", depth]`` the queue depth.
+lost, ``["f", "", n]`` fallback reads of the managed side, ``["q", depth]`` the queue depth.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -37,6 +39,8 @@ class Handoff:
     after: str | None  # the existing object the request refers to
     also_produces: str | None  # a conversation a new response is added to
     shadowed: bool  # ``after`` was created while shadowing: its copy is (or was) on its way
+    # The client's, for a submit's fallback read of the primary's run (never shown).
+    credentials: Headers = field(repr=False)
 
 
 def encode(
@@ -52,6 +56,7 @@ def encode(
     after: str | None,
     also_produces: str | None,
     shadowed: bool,
+    credentials: Headers,
 ) -> bytes:
     meta = orjson.dumps(
         (
@@ -71,6 +76,7 @@ def encode(
             after,
             also_produces,
             shadowed,
+            credentials,
         )
     )
     return b"".join(
@@ -108,6 +114,7 @@ def decode(header: bytes, rest: bytes) -> Handoff:
         after,
         also_produces,
         shadowed,
+        credentials,
     ) = orjson.loads(meta)
     request = CapturedRequest(method, path, query, tuple(map(tuple, headers)), body)
     primary = CapturedResponse(
@@ -121,7 +128,16 @@ def decode(header: bytes, rest: bytes) -> Handoff:
         total_seconds=total,
         streamed=streamed,
     )
-    return Handoff(request, primary, phase, conversation, after, also_produces, shadowed)
+    return Handoff(
+        request,
+        primary,
+        phase,
+        conversation,
+        after,
+        also_produces,
+        shadowed,
+        tuple(map(tuple, credentials)),
+    )
 
 
 class Reports:
@@ -156,6 +172,9 @@ class Reports:
 
     def lost(self, reason: str, count: int) -> None:
         self._count("l", reason, count)
+
+    def fallback_read(self) -> None:
+        self._count("f", "", 1)
 
     def depth(self, depth: int) -> None:
         self._depth = depth
@@ -194,3 +213,5 @@ def apply(metrics: GatewayMetrics, line: bytes) -> None:
         metrics.pairs_written.inc(values[1])
     elif kind == "l":
         metrics.pairs_dropped.labels(values[0]).inc(values[1])
+    elif kind == "f":
+        metrics.shadow_fallback_reads.inc(values[1])

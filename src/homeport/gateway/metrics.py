@@ -73,6 +73,11 @@ class GatewayMetrics:
         self.pairs_written = Counter(
             "homeport_gateway_pairs_written", "Answer pairs delivered", registry=r
         )
+        self.shadow_fallback_reads = Counter(
+            "homeport_gateway_shadow_fallback_reads",
+            "Managed-side reads of a run's calls that no shadow copy had learned",
+            registry=r,
+        )
         self.shadow_queue = Gauge(
             "homeport_gateway_shadow_queue_depth", "Shadow copies waiting", registry=r
         )
@@ -83,6 +88,12 @@ class GatewayMetrics:
             "homeport_gateway_mirror_writes",
             "Shared-object writes copied to the other side",
             ["kind", "status"],
+            registry=r,
+        )
+        self.carriers = Counter(
+            "homeport_gateway_carriers",
+            "Carriers for branches of evacuated response chains, by outcome",
+            ["outcome"],
             registry=r,
         )
         self.routing_weight = Gauge(

@@ -4,8 +4,14 @@ The primary side answers first and assigns the ID; the same request then goes to
 with ``homeport-object-id`` / ``homeport-created-at`` (homeport accepts them from an admin key).
 In canary and full mode the copy finishes (or times out) before the client gets its answer, so
 an object exists on both sides before any conversation can use it; in shadow mode it runs in the
-background. A copy that fails never fails the client: the object is recorded as ``missing`` in
-``gateway_objects``, the list to repair before traffic moves.
+background, the copies one after another in the order the primary answered, so an assistant
+naming a vector store is copied after that store; the wait counts against each copy's
+``timeout_seconds``. A background create the candidate answers with 404 is tried again (50 ms
+doubling to 1 s, within that timeout): what it names may still be on its way through another
+replica. A 404 on a modify or delete is final: the object itself may never have been copied,
+and waiting would hold up the copies behind it. A copy that fails never fails the client: the
+object is recorded as ``missing`` in ``gateway_objects``, the list to repair before traffic
+moves.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ class ObjectMirror:
         self._db = db
         self._timeout = timeout_seconds
         self._metrics = metrics
-        self._background: set[asyncio.Task[None]] = set()
+        self._last: asyncio.Task[None] | None = None
+        """The newest background copy: the next one starts after it."""
 
     async def copy(
         self,
@@ -46,17 +53,25 @@ class ObjectMirror:
     ) -> None:
         if not answer.ok:
             return  # the primary refused: nothing to copy
-        job = self._copy(other, route, request, answer)
         if wait:
-            await job
+            await self._copy(other, route, request, answer, background=False, behind=None)
             return
-        task = asyncio.create_task(job)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._last = asyncio.create_task(
+            self._copy(other, route, request, answer, background=True, behind=self._last)
+        )
 
     async def _copy(
-        self, other: Side, route: Route, request: CapturedRequest, answer: CapturedResponse
+        self,
+        other: Side,
+        route: Route,
+        request: CapturedRequest,
+        answer: CapturedResponse,
+        *,
+        background: bool,
+        behind: asyncio.Task[None] | None,
     ) -> None:
+        """Copy one write; a ``background`` one starts once the copy ``behind`` it is done, and
+        the wait counts against its ``timeout_seconds`` (the queue cannot grow without end)."""
         kind = route.shared_kind or "object"
         extra: tuple[tuple[str, str], ...] = ()
         if creates_object(request.method, request.path):
@@ -70,8 +85,11 @@ class ObjectMirror:
                     extra += ((CREATED_AT_HEADER, str(created.created_at)),)
         else:
             object_id = request.path.strip("/").split("/")[2]
+        retry = background and creates_object(request.method, request.path)
         try:
-            copied = await asyncio.wait_for(other.fetch(request, extra), self._timeout)
+            copied = await asyncio.wait_for(
+                self._fetch(other, request, extra, behind, retry), self._timeout
+            )
             error = None if copied.ok else (copied.error or f"HTTP {copied.status}")
             if copied.ok and extra == () and creates_object(request.method, request.path):
                 theirs = created_object(copied.body, copied.streamed)
@@ -94,6 +112,26 @@ class ObjectMirror:
             )
         except Exception as exc:  # the copy happened (or not); only the record is lost
             log.warning("recording mirrored %s %s failed: %s", kind, object_id, exc)
+
+    @staticmethod
+    async def _fetch(
+        other: Side,
+        request: CapturedRequest,
+        extra: tuple[tuple[str, str], ...],
+        behind: asyncio.Task[None] | None,
+        retry: bool,
+    ) -> CapturedResponse:
+        """The copy's answer, once the copy ``behind`` it is done; with ``retry``, a 404 is tried
+        again until the caller's timeout."""
+        if behind is not None:
+            await asyncio.wait([behind])  # its outcome is its own: recorded, never raised here
+        pause = 0.05
+        while True:
+            copied = await other.fetch(request, extra)
+            if not retry or copied.status != 404:
+                return copied
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     def _record(
         self, object_id: str, kind: str, primary: Upstream, status: str, error: str | None

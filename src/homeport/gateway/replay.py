@@ -52,9 +52,37 @@ def function_calls(answer: CapturedResponse) -> list[Call]:
                 calls[item["call_id"]] = Call(item["call_id"], item["name"], item["arguments"])
         action = (doc.get("required_action") or {}).get("submit_tool_outputs") or {}
         for call in action.get("tool_calls") or ():
-            fn = call.get("function") or {}
-            calls[call["id"]] = Call(call["id"], fn.get("name", ""), fn.get("arguments", ""))
+            calls[call["id"]] = _tool_call(call)
     return list(calls.values())
+
+
+def _tool_call(call: dict[str, Any]) -> Call:
+    """An Assistants function tool call (``required_action`` or a run step's)."""
+    fn = call.get("function") or {}
+    return Call(call["id"], fn.get("name", ""), fn.get("arguments", ""))
+
+
+def step_function_calls(page: CapturedResponse, answered: set[str]) -> list[Call]:
+    """The function calls of the run step that asked for ``answered``, from a page of
+    ``GET /threads/{t}/runs/{r}/steps``: a run's record of its calls, still there once the run
+    has moved on (its ``required_action`` is gone after the outputs are submitted)."""
+    try:
+        page_data = page.json()
+    except orjson.JSONDecodeError:
+        return []
+    steps = page_data.get("data") if isinstance(page_data, dict) else None
+    for step in steps if isinstance(steps, list) else ():
+        details = step.get("step_details") if isinstance(step, dict) else None
+        if not isinstance(details, dict) or details.get("type") != "tool_calls":
+            continue
+        calls = [
+            _tool_call(c)
+            for c in details.get("tool_calls") or ()
+            if isinstance(c, dict) and c.get("type") == "function"
+        ]
+        if calls and answered <= {c.id for c in calls}:
+            return calls
+    return []
 
 
 def match_calls(primary: list[Call], candidate: list[Call]) -> dict[str, str] | None:

@@ -8,6 +8,11 @@ extended or answered (``gateway_replay``, same database as the pins); a later co
 it refers to in one SELECT. A row's existence says that copy is finished, so a copy can wait for
 one still running on another replica. Rows expire after ``replay_ttl_seconds`` (every later turn
 renews them) and are deleted by the workers.
+
+A worker learning a polled run's function calls holds a short **lease** on each (a row keyed
+``learning_key(call)``, renewed while the copy is queued or running): a submit copy on any replica
+waits for the calls while a lease lives, and learns them itself when none does. A worker that
+dies stops renewing, so its leases lapse after a few seconds and nobody waits on them for long.
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ class Entry:
     candidate_id: str | None = None  # the candidate's own ID, when it differs
     calls: CallPair | None = None
     broken: bool = False  # the candidate does not hold it: later turns are not mirrored
+
+
+def learning_key(primary_id: str) -> str:
+    """The key of the lease on learning one of the primary's calls (IDs hold no ``#``)."""
+    return f"{primary_id}#learning"
 
 
 def _calls_to_json(calls: CallPair) -> dict[str, list[list[str]]]:
@@ -80,9 +90,15 @@ class ReplayMaps:
     def write(self, entries: dict[str, Entry]) -> None:
         """Upsert: a new candidate ID or calls fill in what a row lacks, ``broken`` sticks, and
         the expiry is renewed."""
+        self._upsert(entries, time.time() + self._ttl)
+
+    def lease(self, keys: Iterable[str], seconds: float) -> None:
+        """Take or renew the leases on learning these calls, for ``seconds``."""
+        self._upsert({learning_key(k): Entry() for k in keys}, time.time() + seconds)
+
+    def _upsert(self, entries: dict[str, Entry], expires: float) -> None:
         if not entries:
             return
-        expires = time.time() + self._ttl
         rows = [
             {
                 "gateway": self._gateway,

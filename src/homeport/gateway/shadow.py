@@ -8,11 +8,20 @@ created while shadowing waits (bounded) until that object's copy has left its ro
 maps (``replaymaps``, in the store). The rows give the candidate's own IDs (when it assigns its
 own) and both sides' function calls, so the client's tool outputs are replayed into the
 candidate whichever replica they reach. Model calls become :class:`ShadowPair` records.
+
+A polled run's calls are learned by the copy of the poll answer that showed them; from the
+moment its worker takes that answer, it leases the calls' IDs in the replay maps. When that copy
+is lost (its handoff dropped, its worker killed), the tool outputs' copy learns them itself: once
+no worker holds a lease on them and ``LEARN_GRACE_SECONDS`` have passed, it reads the primary's
+run steps (one managed-side read, with the client's credentials, counted) and polls the
+candidate's run. Leases are per call, not per run: a poll showing the run's next calls, queued
+behind the tool outputs' copy, must not make that copy wait for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -21,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from homeport.errors import busy_thread
 from homeport.gateway.classify import Route, classify
 from homeport.gateway.config import ShadowConfig
 from homeport.gateway.handoff import Handoff, Reports
@@ -30,12 +40,14 @@ from homeport.gateway.replay import (
     function_calls,
     match_calls,
     rewrite_tool_outputs,
+    step_function_calls,
     tool_output_ids,
 )
-from homeport.gateway.replaymaps import Entry, ReplayMaps
+from homeport.gateway.replaymaps import Entry, ReplayMaps, learning_key
 from homeport.gateway.seams import (
     CapturedRequest,
     CapturedResponse,
+    Headers,
     Mode,
     ShadowPair,
     Upstream,
@@ -48,6 +60,10 @@ log = logging.getLogger("homeport.gateway.shadow")
 OBJECT_ID_HEADER = "homeport-object-id"
 CREATED_AT_HEADER = "homeport-created-at"
 FIRST_POLL_SECONDS = 0.05  # waiting for another replica's copy: first re-read, doubling to 1 s
+LEARN_GRACE_SECONDS = 2.0  # a poll's handoff still on its way, before a worker leases its calls
+LEASE_SECONDS = 5.0  # a lease on learning a call lapses this long after its last renewal
+RENEW_SECONDS = 1.0  # how often a worker renews the leases it holds
+STEPS_PAGE = 100  # run steps read by the fallback: the submitted step is among the newest
 
 
 @dataclass(slots=True)
@@ -67,6 +83,9 @@ class ShadowJob:
     replies_to: str | None  # the earlier answer whose tool calls this request answers
     answered: tuple[str, ...]  # the primary's call IDs this request answers
     polled: bool  # a polled run's answer that asks for tool calls: learn both sides' calls
+    learns: tuple[str, ...]  # the primary's call IDs a polled answer shows (leased meanwhile)
+    submits: bool  # a run's tool outputs: may learn the calls it answers itself
+    credentials: Headers = field(repr=False)  # the client's (submits only), never recorded
     done: asyncio.Future[bool] = field(init=False)
     wait_for: asyncio.Future[bool] | None = field(init=False, default=None)
 
@@ -119,18 +138,23 @@ def job_of(handoff: Handoff) -> ShadowJob:
         replies_to=parts[-2] if submits else handoff.after,
         answered=tuple(tool_output_ids(data)),
         polled=polled,
+        learns=tuple(c.id for c in function_calls(primary)) if polled else (),
+        submits=submits,
+        credentials=handoff.credentials,
     )
 
 
 class ShadowDispatcher:
     def __init__(
         self,
+        primary: Side,
         candidate: Side,
         config: ShadowConfig,
         reports: Reports,
         pairs: PairQueue,
         maps: ReplayMaps,
     ) -> None:
+        self._primary = primary
         self._candidate = candidate
         self._config = config
         self._reports = reports
@@ -140,19 +164,26 @@ class ShadowDispatcher:
         self._tail: dict[str, asyncio.Future[bool]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._marks: set[asyncio.Task[None]] = set()
+        self._learning: dict[str, int] = {}  # calls whose polled copies are queued or running
+        self._leased = asyncio.Event()  # a call to lease now
+        self._leases: asyncio.Task[None] | None = None
 
     def submit(self, job: ShadowJob) -> None:
         """Queue a copy, or drop it when the queue is full. Never waits."""
         if self._queue.full():
             self._reports.dropped("queue_full")
-            task = asyncio.create_task(self._remember_broken(job.produces))
-            self._marks.add(task)
-            task.add_done_callback(self._marks.discard)
+            if not job.polled:  # a lost poll costs the tool outputs' copy a read, not the run
+                task = asyncio.create_task(self._remember_broken(job.produces))
+                self._marks.add(task)
+                task.add_done_callback(self._marks.discard)
             return
         job.done = asyncio.get_running_loop().create_future()
         job.wait_for = self._tail.get(job.after) if job.after else None
         for key in job.produces:
             self._tail[key] = job.done
+        for call in job.learns:
+            self._learning[call] = self._learning.get(call, 0) + 1
+            self._leased.set()
         self._queue.put_nowait(job)
         self._reports.depth(self._queue.qsize())
         job.done.add_done_callback(lambda _: self._forget(job))
@@ -161,12 +192,33 @@ class ShadowDispatcher:
         for key in job.produces:
             if self._tail.get(key) is job.done:
                 del self._tail[key]
+        for call in job.learns:
+            left = self._learning[call] - 1
+            if left:
+                self._learning[call] = left
+            else:
+                del self._learning[call]
 
     def start(self) -> None:
         self._workers = [
             asyncio.create_task(self._work(), name=f"gateway-shadow-{i}")
             for i in range(self._config.concurrency)
         ]
+        self._leases = asyncio.create_task(self._hold_leases(), name="gateway-shadow-leases")
+
+    async def _hold_leases(self) -> None:
+        """Lease the calls this worker's polled copies learn (at once for a new one, then every
+        ``RENEW_SECONDS``): submit copies on any replica wait for them rather than read them."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._leased.wait(), RENEW_SECONDS)
+            self._leased.clear()
+            if not self._learning:
+                continue
+            try:
+                await asyncio.to_thread(self._maps.lease, list(self._learning), LEASE_SECONDS)
+            except Exception as exc:  # the leases lapse: submit copies learn the calls themselves
+                log.warning("leasing tool calls failed: %s", exc)
 
     async def stop(self) -> None:
         """Let queued copies finish (for ``DRAIN_SECONDS_ON_STOP`` at most), then stop."""
@@ -174,9 +226,10 @@ class ShadowDispatcher:
             await asyncio.wait_for(self._queue.join(), DRAIN_SECONDS_ON_STOP)
         except TimeoutError:
             log.warning("stopping with %d shadow copies unsent", self._queue.qsize())
-        for task in self._workers:
+        tasks = [*self._workers, *([self._leases] if self._leases else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._workers, *self._marks, return_exceptions=True)
+        await asyncio.gather(*tasks, *self._marks, return_exceptions=True)
 
     async def _work(self) -> None:
         while True:
@@ -230,7 +283,7 @@ class ShadowDispatcher:
             extra.append((OBJECT_ID_HEADER, job.object_id))
             if job.created_at is not None:
                 extra.append((CREATED_AT_HEADER, str(job.created_at)))
-        fetch = self._poll(request) if job.polled else self._candidate.fetch(request, tuple(extra))
+        fetch = self._poll(request) if job.polled else self._send(request, tuple(extra))
         try:
             answer = await asyncio.wait_for(fetch, self._config.timeout_seconds)
         except TimeoutError:
@@ -259,6 +312,20 @@ class ShadowDispatcher:
             await asyncio.to_thread(self._maps.write, learned)
         return answer.ok
 
+    async def _send(
+        self, request: CapturedRequest, extra: tuple[tuple[str, str], ...]
+    ) -> CapturedResponse:
+        """The copy's answer. A candidate slower than the primary may still run the thread's
+        previous run, and refuses a new message or run in OpenAI's words until it ends: the
+        copy is sent again (50 ms doubling to 1 s; the caller's timeout bounds the wait)."""
+        pause = FIRST_POLL_SECONDS
+        while True:
+            answer = await self._candidate.fetch(request, extra)
+            if not _refused_as_busy(answer):
+                return answer
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
     async def _poll(self, request: CapturedRequest) -> CapturedResponse:
         """The candidate's run, re-read (50 ms doubling to 1 s) until it no longer runs."""
         pause = FIRST_POLL_SECONDS
@@ -271,37 +338,87 @@ class ShadowDispatcher:
 
     async def _recall(self, job: ShadowJob) -> dict[str, Entry] | None:
         """The replay-map rows this copy refers to, once the copies it depends on are finished
-        (on any replica); None when the candidate does not hold the conversation."""
+        (on any replica); None when the candidate does not hold the conversation. A run's tool
+        outputs whose calls no copy is learning (no lease on them, after
+        ``LEARN_GRACE_SECONDS``) learn them here instead of waiting out the timeout."""
         refs = job.refers_to()
         if not refs:
             return {}
         required: set[str] = set()
+        run: str | None = None  # the run whose calls this copy may learn itself
         if job.shadowed and job.after:
             required.add(job.after)
             if job.answered and job.replies_to:
                 required.add(job.replies_to)
+                run = job.replies_to if job.submits else None
             if job.polled and job.answer_id:
                 required.add(job.answer_id)  # only runs whose copy the maps know
+        leases = {learning_key(c) for c in job.answered} if run else set()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._config.timeout_seconds
+        started = loop.time()
+        deadline = started + self._config.timeout_seconds
         pause = FIRST_POLL_SECONDS
         while True:
-            known = await asyncio.to_thread(self._maps.read, refs)
+            known = await asyncio.to_thread(self._maps.read, refs | leases)
+            leased = [known.pop(k) for k in leases if k in known]
             keys = (job.after, job.replies_to, job.answer_id)
             if any(known[k].broken for k in keys if k and k in known):
                 return None
             if required <= known.keys() and (not required or _calls_arrived(job, known)):
                 return known
+            if (
+                run is not None
+                and required <= known.keys()
+                and not leased
+                and loop.time() >= started + LEARN_GRACE_SECONDS
+            ):
+                try:
+                    return await asyncio.wait_for(
+                        self._learn_calls(job, run, known), self._config.timeout_seconds
+                    )
+                except TimeoutError:
+                    return None
             if loop.time() >= deadline:
                 return known if required <= known.keys() else None
             await asyncio.sleep(pause)
             pause = min(pause * 2, 1.0)
 
+    async def _learn_calls(
+        self, job: ShadowJob, run: str, known: dict[str, Entry]
+    ) -> dict[str, Entry] | None:
+        """Learn the calls of ``run`` that the tool outputs answer, when no copy of its poll
+        will: the primary's from its run steps (the client's submit was answered first, so the
+        run may have moved on from ``requires_action``), the candidate's by polling its run.
+        None when either cannot be had."""
+        path = job.request.path.rsplit("/", 1)[0]  # /v1/threads/{t}/runs/{r}
+        headers = job.request.headers + job.credentials
+        query = "&".join(q for q in (job.request.query, f"limit={STEPS_PAGE}") if q)
+        self._reports.fallback_read()
+        steps = await self._primary.fetch(
+            CapturedRequest("GET", f"{path}/steps", query, headers, b"")
+        )
+        primary_calls = step_function_calls(steps, set(job.answered)) if steps.ok else []
+        if not primary_calls:
+            log.warning(
+                "the primary's steps of run %s did not show the calls answered (%s)",
+                run,
+                steps.error or steps.status,
+            )
+            return None
+        own_path = _rewrite_path(path, _candidate_ids(known))
+        answer = await self._poll(CapturedRequest("GET", own_path, "", job.request.headers, b""))
+        self._reports.observed(job.route.label, answer.status, answer.total_seconds, None, 0, 0)
+        if not answer.ok:
+            return None
+        calls = (primary_calls, function_calls(answer))
+        await asyncio.to_thread(self._maps.write, {run: Entry(calls=calls)})
+        return {**known, run: dataclasses.replace(known[run], calls=calls)}
+
     def _candidate_request(self, job: ShadowJob, known: dict[str, Entry]) -> CapturedRequest | None:
         """The request with the candidate's IDs; None when its tool calls diverged."""
         request = job.request
-        ids = {k: e.candidate_id for k, e in known.items() if e.candidate_id}
-        path = "/".join(ids.get(part, part) for part in request.path.split("/"))
+        ids = _candidate_ids(known)
+        path = _rewrite_path(request.path, ids)
         body = request.body
         if job.data is not None:
             data = job.data
@@ -320,6 +437,15 @@ class ShadowDispatcher:
             if changed:
                 body = orjson.dumps(data)
         return CapturedRequest(request.method, path, request.query, request.headers, body)
+
+
+def _candidate_ids(known: dict[str, Entry]) -> dict[str, str]:
+    """Primary ID -> the candidate's own ID, where they differ."""
+    return {k: e.candidate_id for k, e in known.items() if e.candidate_id}
+
+
+def _rewrite_path(path: str, ids: dict[str, str]) -> str:
+    return "/".join(ids.get(part, part) for part in path.split("/"))
 
 
 def _learned_call_ids(known: dict[str, Entry], key: str | None) -> set[str]:
@@ -372,3 +498,16 @@ def _timed_out(upstream: Upstream, seconds: float) -> CapturedResponse:
         total_seconds=seconds,
         streamed=False,
     )
+
+
+def _refused_as_busy(answer: CapturedResponse) -> bool:
+    """The candidate refused because the thread's previous run is still active there."""
+    if answer.status != 400:
+        return False
+    try:
+        body = answer.json()
+    except ValueError:  # orjson's decode error is one
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return isinstance(message, str) and busy_thread(message)

@@ -2,11 +2,12 @@
 
 Each gateway replica runs one. It reads the gateway's config (one JSON line) and then handed-off
 exchanges (``handoff`` frames) from stdin, and does all the shadow work there: the copy to the
-candidate, tool-output replay through the replay maps in the store, answer pairs to the sink. Its
-observations go back up stdout as report lines. End of input (the gateway stopping, or dying)
-drains the queue for a few seconds and exits; an interrupt from the terminal is left to the
-gateway, which closes the pipe. It runs at a lower CPU priority (``NICENESS``): on a busy host
-the served traffic goes first, and the bounded queue takes up the difference.
+candidate, tool-output replay through the replay maps in the store (reading a run's calls from
+the managed side when the copy that should have learned them was lost), answer pairs to the
+sink. Its observations go back up stdout as report lines. End of input (the gateway stopping,
+or dying) drains the queue for a few seconds and exits; an interrupt from the terminal is left
+to the gateway, which closes the pipe. It runs at a lower CPU priority (``NICENESS``): on a busy
+host the served traffic goes first, and the bounded queue takes up the difference.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ async def serve() -> None:
     reports = Reports()
     maps = ReplayMaps(db, config.name, config.shadow.replay_ttl_seconds)
     pairs = PairQueue(load_sink(config.shadow, db, config.name), config.shadow, reports)
+    primary = Side(Upstream.MANAGED, config.managed)  # only for fallback reads of a run's calls
     candidate = Side(Upstream.HOMEPORT, config.homeport)
-    dispatcher = ShadowDispatcher(candidate, config.shadow, reports, pairs, maps)
+    dispatcher = ShadowDispatcher(primary, candidate, config.shadow, reports, pairs, maps)
     pairs.start()
     dispatcher.start()
     background = [asyncio.create_task(_report(reports, out)), asyncio.create_task(_expire(maps))]
@@ -83,6 +85,7 @@ async def serve() -> None:
         await asyncio.gather(*background, return_exceptions=True)
         out.write(reports.take())
         out.close()
+        await primary.close()
         await candidate.close()
         db.dispose()
 

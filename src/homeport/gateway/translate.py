@@ -14,9 +14,11 @@ a table of endpoints; IDs the map does not hold (runs and messages created after
 unchanged.
 
 Runs made on homeport before the move are not recreated, and an evacuated response chain goes on
-from a managed response that carries its transcript; a request whose *path* names one of those
-(``at_home``: polling an old run, its steps, retrieving the chain's newest response) is served by
-homeport, which still holds it as it finished.
+from managed responses that carry its transcript; a request whose *path* names one of those
+(``at_home``: polling an old run, its steps, retrieving any of the chain's responses) is served by
+homeport, which still holds it as it finished. A chain's responses that no carrier continues yet
+(``chain_member``) are ``uncarried``: a request continuing one first has a carrier made for it
+(``gateway.carriers``), then is translated like the rest.
 """
 
 from __future__ import annotations
@@ -48,17 +50,40 @@ class Translation:
     to_managed: dict[bytes, bytes]
     to_client: dict[bytes, bytes]
     at_home: frozenset[str] = frozenset()  # homeport IDs whose requests homeport answers
+    uncarried: frozenset[str] = frozenset()  # chain responses no managed carrier continues yet
 
     @classmethod
-    def of(cls, pairs: Iterable[tuple[str, str]], at_home: Iterable[str] = ()) -> Translation:
+    def of(
+        cls,
+        pairs: Iterable[tuple[str, str]],
+        at_home: Iterable[str] = (),
+        uncarried: Iterable[str] = (),
+    ) -> Translation:
         forward = {source.encode(): target.encode() for source, target in pairs}
         return cls(
-            forward, {target: source for source, target in forward.items()}, frozenset(at_home)
+            forward,
+            {target: source for source, target in forward.items()},
+            frozenset(at_home),
+            frozenset(uncarried),
         )
 
     def stays_home(self, path: str) -> bool:
         """Whether the path names an object homeport keeps serving."""
         return bool(self.at_home) and not self.at_home.isdisjoint(path.split("/"))
+
+    def needs_carrier(self, response: str | None) -> bool:
+        """Whether continuing ``response`` needs a carrier made first."""
+        return response is not None and response in self.uncarried
+
+    def carried(self, response: str, carrier: str) -> Translation:
+        """This map once ``carrier`` continues ``response`` on the managed side."""
+        source, target = response.encode(), carrier.encode()
+        return Translation(
+            {**self.to_managed, source: target},
+            {**self.to_client, target: source},
+            self.at_home,
+            self.uncarried - {response},
+        )
 
     def request(self, path: str, query: str, body: bytes) -> tuple[str, str, bytes]:
         """The request as the managed side must see it."""
@@ -114,6 +139,12 @@ class Translations:
             self._cache[conversation] = translation
         return translation
 
+    def replace(self, conversation: str, old: Translation, new: Translation) -> None:
+        """Cache ``new`` for the conversation, unless ``old`` is no longer its cached map (the
+        pins epoch dropped it: the next request reads the map again)."""
+        if self._cache.get(conversation) is old:
+            self._cache[conversation] = new
+
     def forget(self, conversations: Iterable[str]) -> None:
         self._generation += 1
         for conversation in conversations:
@@ -129,8 +160,10 @@ class Translations:
         return Translation.of(
             [(r.source_id, r.target_id) for r in rows if r.kind not in _NOT_RECREATED],
             [r.source_id for r in rows if r.kind in _AT_HOME],
+            [r.source_id for r in rows if r.kind == CHAIN_MEMBER],
         )
 
 
-_NOT_RECREATED = frozenset({"run"})  # mapped to themselves: nothing to translate
-_AT_HOME = frozenset({"run", "response"})
+CHAIN_MEMBER = "chain_member"  # a moved chain's response with no carrier yet
+_NOT_RECREATED = frozenset({"run", CHAIN_MEMBER})  # mapped to themselves: nothing to translate
+_AT_HOME = frozenset({"run", "response", CHAIN_MEMBER})

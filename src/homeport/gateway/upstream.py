@@ -68,6 +68,7 @@ class Side:
             max_connections=config.max_connections,
             connect_timeout=config.connect_timeout_seconds,
             read_timeout=config.timeout_seconds,
+            tls=config.tls_context(),
         )
 
     def target(self, path: str, query: str) -> str:
@@ -159,6 +160,15 @@ def recordable_headers(raw: Iterable[tuple[bytes, bytes]]) -> Headers:
         (k.decode("latin-1").lower(), v.decode("latin-1"))
         for k, v in raw
         if k.decode("latin-1").lower() in _SAFE_TO_RECORD
+    )
+
+
+def credential_headers(raw: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """The client's credential headers (never recorded; see ``recordable_headers``)."""
+    return tuple(
+        (k.decode("latin-1").lower(), v.decode("latin-1"))
+        for k, v in raw
+        if k.lower() in _CREDENTIALS
     )
 
 

@@ -98,12 +98,15 @@ def store_status(store: VectorStore, counts: FileCounts) -> str:
     return "in_progress" if counts.in_progress else "completed"
 
 
-def get_store(session: Session, project_id: str, store_id: str) -> VectorStore:
+def get_store(
+    session: Session, project_id: str, store_id: str, *, param: str = "vector_store_id"
+) -> VectorStore:
+    """The project's vector store, or 404 naming ``param`` (where the request named it)."""
     row = session.scalar(
         select(VectorStore).where(VectorStore.id == store_id, VectorStore.project_id == project_id)
     )
     if row is None:
-        raise NotFound(f"No vector store found with id '{store_id}'.", param="vector_store_id")
+        raise NotFound(f"No vector store found with id '{store_id}'.", param=param)
     return row
 
 

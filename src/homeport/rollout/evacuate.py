@@ -9,7 +9,9 @@ goes through:
    (``gateway_id_map``: what the gateway translates with). The thread's runs are recorded as
    staying on homeport (a client polling one reads it there, finished). A response chain
    (``previous_response_id`` only) has no container: its whole transcript becomes the input of one
-   stored managed response, mapped from the chain's newest response, whose pin is the one moved.
+   stored managed response, mapped from the chain's newest response; the chain's other responses
+   are recorded as ``chain_member`` (the gateway makes a carrier for one when a client branches
+   from it, ``gateway.carriers``), and the pins of all of them are the ones moved.
 2. **switched**: in one transaction under the rollout's row lock the pin moves to the managed side
    and the rollout's pins epoch rises; every gateway replica re-reads moved pins within its
    routing refresh, so from then on the conversation's requests go to the managed side.
@@ -38,6 +40,7 @@ from sqlalchemy import func, select, update
 
 from homeport.config import ConfigError
 from homeport.gateway.seams import Upstream
+from homeport.gateway.translate import CHAIN_MEMBER
 from homeport.rollout import state as st
 from homeport.rollout.plan import Evacuation
 from homeport.rollout.transcripts import (
@@ -261,7 +264,8 @@ class Evacuator:
             source = self.chains.read(last)
         except openai.NotFoundError:  # deleted on homeport by its client: nothing to carry
             gone = {"kind": ChainTranscript.kind, "homeport_id": root, "gone": True}
-            self._move_pin(root, SWITCHED, gone, pin=last)
+            self._record_members(root)
+            self._move_pin(root, SWITCHED, gone, chain=True)
             return
         if target is None:
             target = self.chains.carry(source)
@@ -274,21 +278,24 @@ class Evacuator:
             "responses": len({rid for rid, _ in source.entries}),
             "items": len(source.entries),
             "skipped": source.skipped,
+            "members": self._record_members(root),
             "late": 0,
         }
-        self._move_pin(root, SWITCHED, evidence, pin=last)
+        self._move_pin(root, SWITCHED, evidence, chain=True)
 
     def _finish_chain(self, root: str, evidence: dict[str, Any]) -> None:
         """A response added to the chain on homeport before every replica followed the move is
-        carried over too, and the chain goes on from there."""
+        carried over too, and the chain goes on from there; other responses added meanwhile (a
+        branch) become members."""
         evidence = dict(evidence)
         last = self._newest_response(root, after=evidence["last"])
         if last is not None and last not in self._carried(root).values():
             target = self.chains.carry(self.chains.read(last))
             self._record_target(root, ChainTranscript.kind, target, source_id=last)
             evidence.update(managed_id=target, last=last, late=evidence["late"] + 1)
-            self._move_pin(root, SWITCHED, evidence, pin=last)
-        self._move_pin(root, DONE, evidence, pin=str(evidence["last"]))
+            self._move_pin(root, SWITCHED, evidence, chain=True)
+        evidence["members"] = self._record_members(root)
+        self._move_pin(root, DONE, evidence, chain=True)
 
     def _finish(self, key: str) -> None:
         row = self._row(key)
@@ -388,6 +395,34 @@ class Evacuator:
                 )
             return session.scalar(query.order_by(GatewayPin.seq.desc()).limit(1))
 
+    def _record_members(self, root: str) -> int:
+        """Record the chain's responses on homeport that the ID map does not hold yet as
+        ``chain_member`` (mapped to themselves: no carrier yet); returns how many responses of
+        the chain the map holds (each goes on from a carrier on the managed side)."""
+        with self.db.session() as session:
+            known = set(
+                session.scalars(
+                    select(GatewayIdMap.source_id).where(
+                        GatewayIdMap.conversation == root,
+                        GatewayIdMap.kind.in_(_CHAIN_KINDS),
+                    )
+                )
+            )
+            responses = session.scalars(
+                select(GatewayPin.key).where(
+                    GatewayPin.gateway == self.rollout_id,
+                    GatewayPin.conversation == root,
+                    GatewayPin.side == Upstream.HOMEPORT.value,
+                    GatewayPin.kind == ChainTranscript.kind,
+                )
+            ).all()
+            new = [r for r in responses if r not in known]
+            session.add_all(
+                GatewayIdMap(source_id=r, target_id=r, kind=CHAIN_MEMBER, conversation=root)
+                for r in new
+            )
+            return len(known) + len(new)
+
     def _carried(self, root: str) -> dict[str, str]:
         """Managed carrier response -> the chain's response it continues."""
         with self.db.sessions() as session:
@@ -424,17 +459,26 @@ class Evacuator:
             )
 
     def _move_pin(
-        self, key: str, status: str, evidence: dict[str, Any], *, pin: str | None = None
+        self, key: str, status: str, evidence: dict[str, Any], *, chain: bool = False
     ) -> None:
-        """Point the pin (the conversation's own, or ``pin``) at the managed side (again, when
-        done: replicas drop the stale map), raising the pins epoch in the same transaction; a
-        finished move is audited."""
+        """Point the pin (the conversation's own, or for a ``chain`` those of the responses its
+        ID map holds) at the managed side (again, when done: replicas drop the stale map),
+        raising the pins epoch in the same transaction; a finished move is audited."""
         now = time.time()
+        moved = (
+            GatewayPin.key.in_(
+                select(GatewayIdMap.source_id).where(
+                    GatewayIdMap.conversation == key, GatewayIdMap.kind.in_(_CHAIN_KINDS)
+                )
+            )
+            if chain
+            else GatewayPin.key == key
+        )
         with st.locked(self.db, self.rollout_id, now) as (session, rollout):
             rollout.pins_epoch += 1
             session.execute(
                 update(GatewayPin)
-                .where(GatewayPin.key == (pin or key))
+                .where(moved)
                 .values(side=Upstream.MANAGED.value, epoch=rollout.pins_epoch)
             )
             session.execute(
@@ -475,6 +519,9 @@ class Evacuator:
                 evidence={"kind": kind, "homeport_id": key, "error": error},
             )
         return error
+
+
+_CHAIN_KINDS = (ChainTranscript.kind, CHAIN_MEMBER)  # a moved chain's responses in the ID map
 
 
 def _moved(key: str, evidence: dict[str, Any]) -> str:

@@ -43,9 +43,12 @@ class GatewayPin(SeqMixin, Base):
 class GatewayIdMap(SeqMixin, Base):
     """An object of an evacuated conversation: its homeport ID and its ID on the managed side
     (managed platforms assign their own IDs). ``kind``: thread, conversation, message, item;
-    ``response``: the newest response of an evacuated chain and the managed response that carries
-    the chain on (continued there, read on homeport); ``run``: a run made on homeport before the
-    move, not recreated (``target_id`` = ``source_id``): requests naming it stay on homeport."""
+    ``response``: a response of an evacuated chain and the managed response that carries the
+    chain on from it (continued there, read on homeport); ``chain_member``: another response of
+    such a chain, with no carrier yet (``target_id`` = ``source_id``; the gateway makes one when
+    a client continues it, and the row becomes ``response``); ``run``: a run made on homeport
+    before the move, not recreated (``target_id`` = ``source_id``): requests naming it stay on
+    homeport."""
 
     __tablename__ = "gateway_id_map"
     __table_args__ = (Index("ix_gateway_id_map_conversation", "conversation", "seq"),)
@@ -61,7 +64,9 @@ class GatewayReplay(SeqMixin, Base):
     primary's ID (an object the copy created or extended, or the answer whose tool calls it
     saw), the candidate's own ID for it when they differ, the two sides' function calls of that
     answer (``{"primary": [[id, name, arguments], ...], "candidate": [...]}``), and ``broken``
-    when the candidate does not hold it. A row's existence says the copy is finished. Rows expire
+    when the candidate does not hold it. A row's existence says the copy is finished, except a
+    lease row (key ``<call id>#learning``): a worker is learning that call's two sides from a
+    poll answer, and the row lapses a few seconds after the worker stops renewing it. Rows expire
     (``expires_at``, refreshed by every later turn) and are deleted by the shadow workers."""
 
     __tablename__ = "gateway_replay"
