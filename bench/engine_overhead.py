@@ -14,7 +14,9 @@ model ``scripted`` to it. One load generator (aiohttp, closed loop, keep-alive; 
 
 It reports p50/p99 per target, the difference to the direct call in the same run, completed runs
 (requests) per second and homeport's CPU per run (all its processes: ``--workers N`` serves
-with N API processes, PostgreSQL only). Everything it starts is stopped by PID.
+with N API processes, PostgreSQL only), and for the throwaway PostgreSQL its own CPU per run (all
+its backends: with one client, a run's path is homeport's CPU plus the database's). Everything it
+starts is stopped by PID.
 
     python bench/engine_overhead.py [--requests 1200] [--rounds 3] [--concurrency 1,16,64]
                                     [--workers 1]
@@ -124,8 +126,14 @@ async def poll_batch(
 
 
 async def measure(
-    upstream: str, homeport: str, pid: int, args: argparse.Namespace, database: str
+    upstream: str,
+    homeport: str,
+    pid: int,
+    args: argparse.Namespace,
+    database: str,
+    db_pid: int | None = None,
 ) -> list[dict[str, object]]:
+    """Every cell; ``db_pid``: the database server's postmaster, whose CPU is counted apart."""
     rows: list[dict[str, object]] = []
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -148,24 +156,33 @@ async def measure(
             "run_poll": lambda s, n, c: poll_batch(s, homeport, run_body(assistant, False), n, c),
         }
         for concurrency in [int(c) for c in args.concurrency.split(",")]:
-            results: dict[str, tuple[list[float], int, float, float]] = {}
+            results: dict[str, tuple[list[float], int, float, float, float]] = {}
             for name, timer in timers.items():  # warm-up: connections, caches, model route
                 await timer(session, max(args.warmup, concurrency), concurrency)
-                results[name] = ([], 0, 0.0, 0.0)
+                results[name] = ([], 0, 0.0, 0.0, 0.0)
             names = list(timers)
             for _ in range(args.rounds):
                 random.shuffle(names)
                 for name in names:
                     pids = process_tree(pid)
+                    db_pids = process_tree(db_pid) if db_pid else []
                     cpu0, t0 = cpu_seconds(pids), time.perf_counter()
+                    db0 = cpu_seconds(db_pids)
                     lat, err = await timers[name](
                         session, args.requests // args.rounds, concurrency
                     )
                     wall, cpu = time.perf_counter() - t0, cpu_seconds(pids) - cpu0
+                    db = cpu_seconds(db_pids) - db0
                     old = results[name]
-                    results[name] = (old[0] + lat, old[1] + err, old[2] + wall, old[3] + cpu)
+                    results[name] = (
+                        old[0] + lat,
+                        old[1] + err,
+                        old[2] + wall,
+                        old[3] + cpu,
+                        old[4] + db,
+                    )
             base = results["direct_stream"][0]
-            for name, (lat, err, wall, cpu) in results.items():
+            for name, (lat, err, wall, cpu, db) in results.items():
                 own_cpu = None if name == "direct_stream" else cpu
                 cell = summary(lat, err, wall, own_cpu, base)
                 rows.append(
@@ -175,6 +192,7 @@ async def measure(
                         "concurrency": concurrency,
                         "scenario": name,
                         **cell,
+                        "db_cpu_ms": db * 1e3 / len(lat) if db_pid and lat and own_cpu else None,
                     }
                 )
     return rows
@@ -197,6 +215,13 @@ class Postgres:
             self.url = self._server.get_uri()  # type: ignore[attr-defined]
         return self.url.replace("postgresql://", "postgresql+psycopg://", 1)
 
+    @property
+    def pid(self) -> int | None:
+        """The throwaway server's postmaster (None for ``--postgres-url``: maybe elsewhere)."""
+        if self._dir is None:
+            return None
+        return int((Path(self._dir) / "postmaster.pid").read_text().split()[0])
+
     def __exit__(self, *_: object) -> None:
         if self._server is not None:
             self._server.cleanup()  # type: ignore[attr-defined]
@@ -218,27 +243,29 @@ def process_tree(pid: int) -> list[int]:
 @contextmanager
 def serving(
     database: str, postgres_url: str | None, prefix: str, workers: int = 1
-) -> Iterator[tuple[str, str, int]]:
+) -> Iterator[tuple[str, str, int, int | None]]:
     """The scripted upstream and ``homeport serve`` (``workers`` API processes) on a fresh
-    ``database`` (``sqlite`` or ``postgresql``): their URLs and serve's PID; everything is
-    stopped on the way out."""
+    ``database`` (``sqlite`` or ``postgresql``): their URLs, serve's PID and the throwaway
+    PostgreSQL's (None otherwise); everything is stopped on the way out."""
     procs = Processes()
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
         try:
             if database == "sqlite":
-                yield start(procs, work, f"sqlite:///{work}/homeport.db", workers)
+                yield *start(procs, work, f"sqlite:///{work}/homeport.db", workers), None
             else:
-                with Postgres(postgres_url) as url:
-                    yield start(procs, work, url, workers)
+                postgres = Postgres(postgres_url)
+                with postgres as url:
+                    yield *start(procs, work, url, workers), postgres.pid
         finally:
             procs.stop_all()
 
 
 def run_database(database: str, args: argparse.Namespace) -> list[dict[str, object]]:
     prefix = "engine-bench-"
-    with serving(database, args.postgres_url, prefix, args.workers) as (upstream, homeport, pid):
-        return uvloop.run(measure(upstream, homeport, pid, args, database))
+    with serving(database, args.postgres_url, prefix, args.workers) as served:
+        upstream, homeport, pid, db_pid = served
+        return uvloop.run(measure(upstream, homeport, pid, args, database, db_pid))
 
 
 def main() -> None:
@@ -262,6 +289,13 @@ def main() -> None:
             render(rows, ["database", "workers", "concurrency", "scenario"], "homeport CPU ms/run"),
             flush=True,
         )
+        for row in rows:
+            if row["database"] == database and row["db_cpu_ms"] is not None:
+                print(
+                    f"PostgreSQL CPU, C={row['concurrency']} {row['scenario']}: "
+                    f"{row['db_cpu_ms']:.2f} ms/run",
+                    flush=True,
+                )
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (args.out / f"engine-overhead-{stamp}.json").write_text(json.dumps(rows, indent=1))

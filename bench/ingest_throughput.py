@@ -105,7 +105,7 @@ def embed_alone(embedder: LocalEmbedder, chunks: list[str]) -> dict[str, Any]:
 def run_database(
     database: str, args: argparse.Namespace, files: list[str], chunks: list[str]
 ) -> dict[str, Any]:
-    with serving(database, args.postgres_url, "ingest-bench-") as (_, base_url, pid):
+    with serving(database, args.postgres_url, "ingest-bench-") as (_, base_url, pid, _db):
         return ingest(base_url, pid, files, len(chunks))
 
 

@@ -142,7 +142,8 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"setting '{key}': {first['msg']}") from exc
+        message = first["msg"].removeprefix("Value error, ")  # a validator's own words
+        raise ConfigError(f"setting '{key}': {message}") from exc
 
 
 STARTER_CONFIG = """\

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from homeport.config import ConfigError
 from homeport.gateway.seams import Mode, RoutingState
+from homeport.tls import client_tls
 
 
 class SideConfig(BaseModel):
@@ -71,27 +72,7 @@ class SideConfig(BaseModel):
     def tls_context(self) -> ssl.SSLContext | None:
         """The TLS settings of an https side (None for http): raises ValueError naming the
         setting whose file cannot be used."""
-        given = [
-            name
-            for name in ("ca_file", "client_cert_file", "client_key_file")
-            if getattr(self, name) is not None
-        ]
-        if urlsplit(self.base_url).scheme != "https":
-            if given:
-                raise ValueError(f"{', '.join(given)}: only for an https:// base_url")
-            return None
-        context = ssl.create_default_context()
-        if self.ca_file is not None:
-            _check_readable("ca_file", self.ca_file)
-            try:
-                context.load_verify_locations(cafile=self.ca_file)
-            except ssl.SSLError:
-                raise ValueError(f"ca_file {self.ca_file}: no PEM certificate in it") from None
-        if self.client_cert_file is not None:
-            _load_client_certificate(context, self.client_cert_file, self.client_key_file)
-        elif self.client_key_file is not None:
-            raise ValueError("client_key_file: set client_cert_file too")
-        return context
+        return client_tls(self.base_url, self.ca_file, self.client_cert_file, self.client_key_file)
 
     def resolved_api_key(self) -> str | None:
         """The key that replaces the client's; None passes the client's own key through."""
@@ -106,32 +87,6 @@ class SideConfig(BaseModel):
                 )
             return key
         return None
-
-
-def _check_readable(name: str, path: Path) -> None:
-    try:
-        with path.open("rb"):
-            pass
-    except OSError as exc:
-        raise ValueError(f"{name} {path}: {exc.strerror or exc}") from None
-
-
-def _load_client_certificate(context: ssl.SSLContext, cert: Path, key: Path | None) -> None:
-    _check_readable("client_cert_file", cert)
-    if key is not None:
-        _check_readable("client_key_file", key)
-
-    def encrypted() -> str:  # OpenSSL would otherwise ask for a passphrase on the terminal
-        name, path = ("client_key_file", key) if key else ("client_cert_file", cert)
-        raise ValueError(f"{name} {path}: the key is encrypted: store it decrypted")
-
-    try:
-        context.load_cert_chain(cert, key, password=encrypted)
-    except ssl.SSLError as exc:
-        files = f"client_cert_file {cert}" + (f", client_key_file {key}" if key else "")
-        if exc.reason == "KEY_VALUES_MISMATCH":
-            raise ValueError(f"{files}: the key is not the certificate's") from None
-        raise ValueError(f"{files}: not a PEM certificate and its private key") from None
 
 
 class ShadowConfig(BaseModel):

@@ -33,7 +33,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import openai
 from sqlalchemy import func, select, update
@@ -113,7 +113,7 @@ class Evacuator:
     ) -> Evacuator:
         """Clients for both sides from ``[rollout.evacuation]`` (no request is made yet)."""
 
-        def client(side: str) -> openai.OpenAI:
+        def client(side: Literal["managed", "homeport"]) -> openai.OpenAI:
             url = getattr(settings, f"{side}_base_url")
             env = getattr(settings, f"{side}_api_key_env")
             if not url:
@@ -127,7 +127,13 @@ class Evacuator:
                     f"setting 'rollout.evacuation.{side}_api_key_env': environment variable "
                     f"{env} is empty: export the {side} side's API key"
                 )
-            return openai.OpenAI(base_url=url, api_key=key, max_retries=5)
+            tls = settings.tls(side)
+            return openai.OpenAI(
+                base_url=url,
+                api_key=key,
+                max_retries=5,
+                http_client=None if tls is None else openai.DefaultHttpxClient(verify=tls),
+            )
 
         return cls(
             db,

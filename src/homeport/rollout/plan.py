@@ -21,9 +21,13 @@ It lives in ``homeport.toml`` under ``[rollout]``::
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+
+from homeport.tls import client_tls
 
 SHADOW = "shadow"
 
@@ -76,6 +80,9 @@ class Gates(BaseModel):
     confidence: float = Field(0.95, gt=0.5, lt=1)
 
 
+TLS_FILES = ("ca_file", "client_cert_file", "client_key_file")
+
+
 class Evacuation(BaseModel):
     """How pinned conversations move to the managed side (``homeport rollout evacuate``, or the
     controller on rollback under ``on_rollback = "evacuate"``). Keys come from the environment:
@@ -85,10 +92,35 @@ class Evacuation(BaseModel):
     managed_api_key_env: str = "HOMEPORT_MANAGED_API_KEY"
     homeport_base_url: str | None = None
     homeport_api_key_env: str = "HOMEPORT_GATEWAY_KEY"  # the gateway's admin key on homeport
+    #: An https side behind a private CA, or asking for a client certificate (as the gateway's
+    #: sides: the CA is trusted on top of the system's roots; files checked at load).
+    managed_ca_file: Path | None = None
+    managed_client_cert_file: Path | None = None
+    managed_client_key_file: Path | None = None
+    homeport_ca_file: Path | None = None
+    homeport_client_cert_file: Path | None = None
+    homeport_client_key_file: Path | None = None
     #: Runs in progress on homeport get this long to finish, then are cancelled.
     run_wait_seconds: float = Field(60.0, ge=0)
     #: Wait after moving pins before copying late entries: at least the gateways' refresh.
     settle_seconds: float = Field(3.0, ge=0)
+
+    @model_validator(mode="after")
+    def _usable_tls_files(self) -> Evacuation:
+        for side in ("managed", "homeport"):
+            try:
+                self.tls(side)
+            except ValueError as exc:
+                raise ValueError(f"{side}_{exc}") from None
+        return self
+
+    def tls(self, side: Literal["managed", "homeport"]) -> ssl.SSLContext | None:
+        """The side's TLS context when any of its TLS files is set (else the SDK's default)."""
+        url = getattr(self, f"{side}_base_url")
+        files = [getattr(self, f"{side}_{name}") for name in TLS_FILES]
+        if url is None or not any(files):
+            return None
+        return client_tls(url, *files)
 
 
 def _step(value: Any) -> Any:
