@@ -509,3 +509,40 @@ def test_next_turn_waits_for_the_slower_candidates_run(
     said = sorted(m.content[0].text.value for m in mirrored if m.role == "user")  # type: ignore[union-attr]
     assert said == [f"turn {turn}" for turn in range(turns)]
     assert sum(m.role == "assistant" for m in mirrored) == turns
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize(
+    "candidate_options", [ScriptedModelOptions(persona="homeport", latency_ms=300)]
+)
+def test_next_rounds_poll_waits_for_the_previous_outputs_across_replicas(
+    start_gateway: GatewayFactory, two_homeports: tuple[HomeportServer, HomeportServer]
+) -> None:
+    """Two rounds of tool calls, polled through one replica and answered through the other: the
+    second round's poll copy reaches the candidate before the other replica has replayed the
+    first round's outputs, so the candidate's run still waits on the first round's calls. Those
+    are not the second round's: the copy waits until the candidate asks for its next calls."""
+    _, candidate = two_homeports
+    sides = shadowing(two_homeports)
+    first, second = start_gateway(**sides), start_gateway(**sides)
+    with first.client() as a, second.client() as b:
+        assistant, thread = _lookup_thread(a, orders=(7, 8))
+        run = a.beta.threads.runs.create(thread_id=thread, assistant_id=assistant)
+        for order in (7, 8):
+            run = b.beta.threads.runs.poll(run.id, thread_id=thread, poll_interval_ms=20)
+            assert run.required_action is not None
+            call = run.required_action.submit_tool_outputs.tool_calls[0]
+            assert call.function.arguments == f'{{"order": {order}}}'
+            a.beta.threads.runs.submit_tool_outputs(
+                run_id=run.id,
+                thread_id=thread,
+                tool_outputs=[{"tool_call_id": call.id, "output": "shipped"}],
+            )
+        assert b.beta.threads.runs.poll(run.id, thread_id=thread).status == "completed"
+    first.stop()
+    second.stop()
+    submitted = [p for p in first.pairs() if p.request.path.endswith("/submit_tool_outputs")]
+    assert len(submitted) == 2  # neither round diverged
+    for pair in submitted:
+        _assert_candidate_run_took_the_outputs(pair, candidate)

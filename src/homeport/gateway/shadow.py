@@ -283,7 +283,10 @@ class ShadowDispatcher:
             extra.append((OBJECT_ID_HEADER, job.object_id))
             if job.created_at is not None:
                 extra.append((CREATED_AT_HEADER, str(job.created_at)))
-        fetch = self._poll(request) if job.polled else self._send(request, tuple(extra))
+        if job.polled:  # not the calls of a round the maps already hold for the candidate
+            fetch = self._poll(request, _candidate_call_ids(known, job.answer_id))
+        else:
+            fetch = self._send(request, tuple(extra))
         try:
             answer = await asyncio.wait_for(fetch, self._config.timeout_seconds)
         except TimeoutError:
@@ -326,12 +329,20 @@ class ShadowDispatcher:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 1.0)
 
-    async def _poll(self, request: CapturedRequest) -> CapturedResponse:
-        """The candidate's run, re-read (50 ms doubling to 1 s) until it no longer runs."""
+    async def _poll(
+        self, request: CapturedRequest, stale: frozenset[str] = frozenset()
+    ) -> CapturedResponse:
+        """The candidate's run, re-read (50 ms doubling to 1 s) until it no longer runs, nor
+        waits on ``stale`` calls: a previous round's, whose outputs another replica's copy may
+        not have replayed yet (the caller's timeout bounds the wait)."""
         pause = FIRST_POLL_SECONDS
         while True:
             answer = await self._candidate.fetch(request)
-            if not answer.ok or answer.json().get("status") not in ("queued", "in_progress"):
+            if not answer.ok:
+                return answer
+            status = answer.json().get("status")
+            waiting_on = {c.id for c in function_calls(answer)} if stale else set()
+            if status not in ("queued", "in_progress") and not (waiting_on and waiting_on <= stale):
                 return answer
             await asyncio.sleep(pause)
             pause = min(pause * 2, 1.0)
@@ -452,6 +463,12 @@ def _learned_call_ids(known: dict[str, Entry], key: str | None) -> set[str]:
     """The primary's call IDs the replay maps hold for one answer."""
     entry = known.get(key or "")
     return {c.id for c in entry.calls[0]} if entry and entry.calls else set()
+
+
+def _candidate_call_ids(known: dict[str, Entry], key: str | None) -> frozenset[str]:
+    """The candidate's call IDs the replay maps hold for one answer (its latest learned round)."""
+    entry = known.get(key or "")
+    return frozenset(c.id for c in entry.calls[1]) if entry and entry.calls else frozenset()
 
 
 def _calls_known(job: ShadowJob, known: dict[str, Entry]) -> bool:
