@@ -4,7 +4,9 @@ statement or commit that collects it), and few round trips on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +19,16 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    event,
     func,
     insert,
     select,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from homeport.engine.dbthreads import ConnectionThreads
+from homeport.store.db import Database
 from tests.support.libpq_trace import traced_messages
 
 METADATA = MetaData()
@@ -108,3 +113,60 @@ def test_a_read_then_inserts_cost_two_round_trips(
     # BEGIN + the read, then the inserts + COMMIT: one answer each
     trace = tmp_path / "libpq.trace"
     assert traced_messages(threads, read_then_write, trace, "ReadyForQuery") == 2
+
+
+@pytest.fixture
+def sqlite_writer(tmp_path: Path) -> Iterator[tuple[Database, ConnectionThreads]]:
+    """homeport's SQLite engine (``BEGIN IMMEDIATE``, savepoints) with a grouping writer."""
+    db = Database(f"sqlite:///{tmp_path / 'group.db'}")
+    METADATA.create_all(db.engine)
+    writer = ConnectionThreads(db.engine, 1, "test-writer", grouped=True)
+    yield db, writer
+    writer.shutdown()
+    db.dispose()
+
+
+def test_transactions_queued_behind_a_busy_writer_commit_as_one_group(
+    sqlite_writer: tuple[Database, ConnectionThreads],
+) -> None:
+    """While the writer is busy, five transactions queue: they go in one commit, each under its
+    savepoint, so the one that fails is rolled back alone and its caller alone sees the error;
+    an ORM session's writes in the group are kept."""
+    db, writer = sqlite_writer
+    commits: list[int] = []
+    event.listen(db.engine, "commit", lambda _: commits.append(1))
+    queued = threading.Event()
+
+    def first(conn: Connection) -> str:
+        queued.wait(10)
+        _put(conn, "first")
+        return "first"
+
+    def put(id_: str) -> Callable[[Connection], str]:
+        def write(conn: Connection) -> str:
+            _put(conn, id_)
+            if id_ == "bad":
+                raise ValueError("refused")
+            return id_
+
+        return write
+
+    def by_session(session: Session) -> str:
+        session.execute(insert(PROBE).inline(), {"id": "orm", "n": 1})
+        return "orm"
+
+    async def scenario() -> list[object]:
+        head = asyncio.ensure_future(writer.run(first))
+        await asyncio.sleep(0.05)  # the writer holds ``first``
+        rest = [writer.run(put(i)) for i in ("a", "bad", "b")]
+        rest.append(writer.run_session(by_session))
+        tasks = [asyncio.ensure_future(r) for r in rest]
+        await asyncio.sleep(0.05)  # all four queued behind it
+        queued.set()
+        return await asyncio.gather(head, *tasks, return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    assert outcomes[:2] == ["first", "a"] and outcomes[3:] == ["b", "orm"]
+    assert isinstance(outcomes[2], ValueError)
+    assert len(commits) == 2  # ``first`` alone, then the four queued behind it together
+    assert _ids(db.engine) == ["a", "b", "first", "orm"]

@@ -14,6 +14,11 @@ seven, finishing it two instead of six. A failed statement is reported, and the 
 rolled back, at the statement or ``COMMIT`` that collects it: still before the commit returns.
 Inserts made with ``store.bulk.insert_rows`` are held until the next statement (``defer``), and
 go together in one statement: a run's thread, message, run row and first events are one.
+
+SQLite has one writer: its writer thread (``grouped``) commits the transactions queued while it
+was busy as one (each under its own savepoint: one that fails is rolled back alone), so a
+``BEGIN IMMEDIATE`` and a ``COMMIT`` serve many runs when many are in flight; alone, a
+transaction is committed as before. Every caller learns its outcome only after the commit.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, event
@@ -44,20 +50,35 @@ class ConnectionThreads:
     """``size`` threads with one connection each; ``reader`` threads only read (on SQLite their
     transactions take no write lock)."""
 
-    def __init__(self, engine: Engine, size: int, name: str, *, reader: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, size: int, name: str, *, reader: bool = False, grouped: bool = False
+    ) -> None:
         self.engine = engine
         self.reader = reader
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
         self._local = threading.local()
         self._opened: list[Connection] = []
+        self._grouped = grouped and size == 1 and engine.dialect.name == "sqlite"
+        self._queue: list[_Queued] = []
+        self._queue_lock = threading.Lock()
+        self._draining = False
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         """``fn(conn)`` in one transaction on one of the threads."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self.transaction, fn)
+        loop = asyncio.get_running_loop()
+        if not self._grouped:
+            return await loop.run_in_executor(self._pool, self.transaction, fn)
+        future: asyncio.Future[T] = loop.create_future()
+        with self._queue_lock:
+            self._queue.append((fn, future, loop))
+            start, self._draining = not self._draining, True
+        if start:
+            self._pool.submit(self._drain)
+        return await future
 
     async def run_session(self, fn: Callable[[Session], T]) -> T:
         """``fn(session)`` in one ORM transaction (flushed before the commit)."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._session, fn)
+        return await self.run(partial(_in_session, fn))
 
     def transaction(self, fn: Callable[[Connection], T]) -> T:
         conn = self._connection()
@@ -72,14 +93,36 @@ class ConnectionThreads:
                 _close(conn)
             raise
 
-    def _session(self, fn: Callable[[Session], T]) -> T:
-        def in_session(conn: Connection) -> T:
-            with Session(bind=conn, expire_on_commit=False) as session:
-                result = fn(session)
-                session.flush()
-                return result
+    def _drain(self) -> None:
+        """On the writer thread: commit what is queued, a group at a time, until none is."""
+        while True:
+            with self._queue_lock:
+                group, self._queue = self._queue, []
+                if not group:
+                    self._draining = False
+                    return
+            outcomes = (
+                self._group(group) if len(group) > 1 else [_outcome(self.transaction, group[0][0])]
+            )
+            for (_, future, loop), outcome in zip(group, outcomes, strict=True):
+                loop.call_soon_threadsafe(_settle, future, outcome)
 
-        return self.transaction(in_session)
+    def _group(self, group: list[_Queued]) -> list[_Outcome]:
+        """The group's transactions in one, each under a savepoint; if the commit fails, all do."""
+        conn = self._connection()
+        outcomes: list[_Outcome] = []
+        try:
+            with conn.begin():
+                for fn, _, _ in group:
+                    outcomes.append(_outcome(_savepoint, conn, fn))
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                self._local.conn = None
+                _close(conn)
+            return [(False, exc)] * len(group)
+        except Exception as exc:
+            return [(False, exc)] * len(group)
+        return outcomes
 
     def _connection(self) -> Connection:
         conn: Connection | None = getattr(self._local, "conn", None)
@@ -96,9 +139,52 @@ class ConnectionThreads:
     def shutdown(self) -> None:
         """Finish the transaction in progress, drop queued ones, close the connections."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._queue_lock:
+            dropped, self._queue = self._queue, []
+        for _, future, loop in dropped:
+            loop.call_soon_threadsafe(future.cancel)
         for conn in self._opened:
             _close(conn)
         self._opened.clear()
+
+
+_Outcome = tuple[bool, Any]
+"""``(True, result)`` or ``(False, exception)``."""
+_Queued = tuple[Callable[[Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+def _outcome(call: Callable[..., Any], *args: Any) -> _Outcome:
+    try:
+        return True, call(*args)
+    except Exception as exc:
+        return False, exc
+
+
+def _savepoint(conn: Connection, fn: Callable[[Connection], T]) -> T:
+    with conn.begin_nested():
+        return fn(conn)
+
+
+def _settle(future: asyncio.Future[Any], outcome: _Outcome) -> None:
+    if future.cancelled():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def _in_session(fn: Callable[[Session], T], conn: Connection) -> T:
+    """``fn`` on an ORM session over ``conn``'s transaction, flushed before it commits. The
+    session leaves that transaction alone when it closes, also inside a group's savepoint (by
+    default it would make a savepoint of its own there, and roll it back on close)."""
+    with Session(
+        bind=conn, expire_on_commit=False, join_transaction_mode="rollback_only"
+    ) as session:
+        result = fn(session)
+        session.flush()
+        return result
 
 
 def _pipeline(conn: Connection) -> None:

@@ -58,7 +58,9 @@ class Engine:
         # reads (polls, stream replays) run beside it on their own threads, never queueing in
         # front of a run's writes.
         sqlite = services.settings.is_sqlite
-        self._writes = ConnectionThreads(sql, 1 if sqlite else DB_THREADS, "homeport-db")
+        self._writes = ConnectionThreads(
+            sql, 1 if sqlite else DB_THREADS, "homeport-db", grouped=sqlite
+        )
         in_memory = sqlite and sql.url.database in (None, "", ":memory:")
         self._reads = (
             ConnectionThreads(sql, READ_THREADS, "homeport-db-read", reader=True)
