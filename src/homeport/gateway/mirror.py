@@ -25,7 +25,7 @@ from homeport.gateway.classify import Route
 from homeport.gateway.metrics import GatewayMetrics
 from homeport.gateway.objects import created_object, creates_object
 from homeport.gateway.seams import CapturedRequest, CapturedResponse, Upstream
-from homeport.gateway.shadow import CREATED_AT_HEADER, OBJECT_ID_HEADER
+from homeport.gateway.shadow import CREATED_AT_HEADER, OBJECT_ID_HEADER, pauses
 from homeport.gateway.upstream import Side
 from homeport.store.db import Database
 from homeport.store.models.base import now
@@ -125,13 +125,12 @@ class ObjectMirror:
         again until the caller's timeout."""
         if behind is not None:
             await asyncio.wait([behind])  # its outcome is its own: recorded, never raised here
-        pause = 0.05
+        wait = pauses()
         while True:
             copied = await other.fetch(request, extra)
             if not retry or copied.status != 404:
                 return copied
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 1.0)
+            await asyncio.sleep(next(wait))
 
     def _record(
         self, object_id: str, kind: str, primary: Upstream, status: str, error: str | None

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,6 @@ log = logging.getLogger("homeport.gateway.shadow")
 
 OBJECT_ID_HEADER = "homeport-object-id"
 CREATED_AT_HEADER = "homeport-created-at"
-FIRST_POLL_SECONDS = 0.05  # waiting for another replica's copy: first re-read, doubling to 1 s
 LEARN_GRACE_SECONDS = 2.0  # a poll's handoff still on its way, before a worker leases its calls
 LEASE_SECONDS = 5.0  # a lease on learning a call lapses this long after its last renewal
 RENEW_SECONDS = 1.0  # how often a worker renews the leases it holds
@@ -321,13 +321,12 @@ class ShadowDispatcher:
         """The copy's answer. A candidate slower than the primary may still run the thread's
         previous run, and refuses a new message or run in OpenAI's words until it ends: the
         copy is sent again (50 ms doubling to 1 s; the caller's timeout bounds the wait)."""
-        pause = FIRST_POLL_SECONDS
+        wait = pauses()
         while True:
             answer = await self._candidate.fetch(request, extra)
             if not _refused_as_busy(answer):
                 return answer
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 1.0)
+            await asyncio.sleep(next(wait))
 
     async def _poll(
         self, request: CapturedRequest, stale: frozenset[str] = frozenset()
@@ -335,7 +334,7 @@ class ShadowDispatcher:
         """The candidate's run, re-read (50 ms doubling to 1 s) until it no longer runs, nor
         waits on ``stale`` calls: a previous round's, whose outputs another replica's copy may
         not have replayed yet (the caller's timeout bounds the wait)."""
-        pause = FIRST_POLL_SECONDS
+        wait = pauses()
         while True:
             answer = await self._candidate.fetch(request)
             if not answer.ok:
@@ -344,8 +343,7 @@ class ShadowDispatcher:
             waiting_on = {c.id for c in function_calls(answer)} if stale else set()
             if status not in ("queued", "in_progress") and not (waiting_on and waiting_on <= stale):
                 return answer
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 1.0)
+            await asyncio.sleep(next(wait))
 
     async def _recall(self, job: ShadowJob) -> dict[str, Entry] | None:
         """The replay-map rows this copy refers to, once the copies it depends on are finished
@@ -368,7 +366,7 @@ class ShadowDispatcher:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self._config.timeout_seconds
-        pause = FIRST_POLL_SECONDS
+        wait = pauses()
         while True:
             known = await asyncio.to_thread(self._maps.read, refs | leases)
             leased = [known.pop(k) for k in leases if k in known]
@@ -391,8 +389,7 @@ class ShadowDispatcher:
                     return None
             if loop.time() >= deadline:
                 return known if required <= known.keys() else None
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 1.0)
+            await asyncio.sleep(next(wait))
 
     async def _learn_calls(
         self, job: ShadowJob, run: str, known: dict[str, Entry]
@@ -515,6 +512,15 @@ def _timed_out(upstream: Upstream, seconds: float) -> CapturedResponse:
         total_seconds=seconds,
         streamed=False,
     )
+
+
+def pauses() -> Iterator[float]:
+    """The waits between re-reads or resends of something on its way (another replica's copy,
+    a run still running): 50 ms, doubling to 1 s; the caller's timeout ends them."""
+    pause = 0.05
+    while True:
+        yield pause
+        pause = min(pause * 2, 1.0)
 
 
 def _refused_as_busy(answer: CapturedResponse) -> bool:
