@@ -1,8 +1,21 @@
-"""Prometheus metrics. Each Services owns a registry, so several apps can live in one process."""
+"""Prometheus metrics. Each Services owns a registry, so several apps can live in one process.
+
+``homeport serve --workers N`` runs N processes on one port, and a scrape reaches one of them.
+So that every scrape reports the whole server, the parent points ``PROMETHEUS_MULTIPROC_DIR``
+at a fresh directory before it starts them: prometheus_client then keeps each process's values
+in files there, and ``exposition`` sums them (a process replaced after a crash keeps its counts;
+the queue gauges report the most recent value any process read).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+SHARED_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Read by prometheus_client when it is imported: set it before a serving process starts."""
 
 LATENCY_BUCKETS = (
     0.001,
@@ -45,10 +58,16 @@ class Metrics:
             "homeport_runs", "Runs and responses reaching a status", ["kind", "status"], registry=r
         )
         self.queue_depth = Gauge(
-            "homeport_run_queue_depth", "Runs waiting to be claimed", registry=r
+            "homeport_run_queue_depth",
+            "Runs waiting to be claimed",
+            multiprocess_mode="mostrecent",
+            registry=r,
         )
         self.queue_age = Gauge(
-            "homeport_run_queue_oldest_seconds", "Age of the oldest queued run", registry=r
+            "homeport_run_queue_oldest_seconds",
+            "Age of the oldest queued run",
+            multiprocess_mode="mostrecent",
+            registry=r,
         )
         self.model_latency = Histogram(
             "homeport_model_call_seconds",
@@ -70,3 +89,13 @@ class Metrics:
         self.tokens = Counter(
             "homeport_tokens", "Tokens by model and kind", ["model", "kind"], registry=r
         )
+
+
+def exposition(metrics: Metrics) -> bytes:
+    """The text a scrape gets: this process's metrics, or every serving process's, summed."""
+    shared = os.environ.get(SHARED_DIR_ENV)
+    if not shared:
+        return generate_latest(metrics.registry)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)

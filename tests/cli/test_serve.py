@@ -211,6 +211,30 @@ def test_runs_complete_across_processes(
         assert list(pool.map(cancel, range(3))) == ["cancelled"] * 3
 
 
+def _requests_counted(url: str, route: str) -> float:
+    """``homeport_http_requests_total`` of ``GET route`` answered 200, from one scrape on a
+    new connection (any of the processes may answer it)."""
+    text = httpx.get(url + "/metrics").text
+    series = f'homeport_http_requests_total{{method="GET",route="{route}",status="200"}}'
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(series)]
+    return sum(values)
+
+
+@ON_POSTGRES
+@pytest.mark.slow
+def test_every_scrape_counts_the_requests_of_every_process(processes: Served) -> None:
+    url, _, parent = processes
+    for _ in range(30):  # each on a new connection: both processes answer some
+        listed = httpx.get(url + "/v1/assistants", headers={"authorization": f"Bearer {KEY}"})
+        assert listed.status_code == 200
+    assert [_requests_counted(url, "/assistants") for _ in range(8)] == [30.0] * 8
+    victim = min(_children(parent.pid))  # a replaced process's requests still count
+    os.kill(victim, signal.SIGKILL)
+    _until(lambda: len(_children(parent.pid) - {victim}) == 2)
+    httpx.get(url + "/v1/assistants", headers={"authorization": f"Bearer {KEY}"})
+    assert [_requests_counted(url, "/assistants") for _ in range(8)] == [31.0] * 8
+
+
 @ON_POSTGRES
 @pytest.mark.slow
 def test_a_dead_process_is_reported_and_replaced_and_sigterm_stops_all(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from homeport.api.deps import ServicesDep
 from homeport.api.json import JSONResponse
+from homeport.metrics import exposition
 from homeport.store.migrate import is_current
 
 router = APIRouter()
@@ -39,4 +40,4 @@ def readyz(services: ServicesDep) -> Response:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(services: ServicesDep) -> Response:
-    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(services.metrics), media_type=CONTENT_TYPE_LATEST)

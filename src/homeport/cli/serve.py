@@ -4,8 +4,10 @@ With ``--workers N`` (or the ``workers`` setting) above 1, N API processes share
 with its own run engine, so runs use more than one core. uvicorn's supervisor runs them: the
 parent migrates the database once, binds the socket, starts the children (which import
 ``process_app``), restarts a child that dies (logged), and on Ctrl-C / SIGTERM stops them all
-and waits for their shutdown. Several processes need PostgreSQL: their claims share the runs
-table (``SKIP LOCKED``) and their commits wake each other's streams and waits (``NOTIFY``).
+and waits for their shutdown. The children keep their metrics in a directory the parent makes
+and removes (``homeport.metrics``), so any of them answers a scrape for all. Several processes
+need PostgreSQL: their claims share the runs table (``SKIP LOCKED``) and their commits wake
+each other's streams and waits (``NOTIFY``).
 """
 
 from __future__ import annotations
@@ -58,10 +60,13 @@ def serve(
 
 def _serve_processes(config: Settings) -> None:
     import logging
+    import shutil
+    import tempfile
 
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from homeport.metrics import SHARED_DIR_ENV
     from homeport.services import Services
     from homeport.store.bootstrap import prepare_database
     from homeport.store.db import Database
@@ -88,7 +93,12 @@ def _serve_processes(config: Settings) -> None:
     )
     socket = server.bind_socket()
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)  # children started, died, stopped
-    Multiprocess(server, sockets=[socket]).run()
+    shared = tempfile.mkdtemp(prefix="homeport-metrics-")
+    os.environ[SHARED_DIR_ENV] = shared
+    try:
+        Multiprocess(server, sockets=[socket]).run()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def process_app() -> FastAPI:
