@@ -1,4 +1,4 @@
-"""The deploy artifacts parse and only call commands that homeport has."""
+"""The deploy artifacts parse and only call commands and options that homeport has."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 from typer.main import get_command
+from typer.testing import CliRunner
 
 from homeport.cli.main import app
 
@@ -34,6 +35,8 @@ def test_kubernetes_and_compose_call_real_commands() -> None:
     assert args
     for arg in args:
         assert " ".join(arg[:2]) in known or arg[0] in known, arg
+        parsed = CliRunner().invoke(app, [*arg, "--help"])  # an unknown option fails first
+        assert parsed.exit_code == 0, (arg, parsed.output)
 
 
 def test_dockerfile_entrypoint_is_the_cli() -> None:

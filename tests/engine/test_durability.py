@@ -77,7 +77,7 @@ def launch(
     config.write_text("\n".join(lines) + "\n")
     started: list[Process] = []
 
-    def start(command: str, port: int = 0, **engine: Any) -> Process:
+    def start(command: str, port: int = 0, *args: str, **engine: Any) -> Process:
         env = {
             **os.environ,
             "HOMEPORT_CONFIG": str(config),
@@ -92,7 +92,7 @@ def launch(
         for key, value in engine.items():
             env[f"HOMEPORT_ENGINE__{key.upper()}"] = str(value).lower()
         log = tmp_path / f"{command}-{len(started)}.log"
-        process = Process([command], env, log)
+        process = Process([command, *args], env, log)
         started.append(process)
         if command == "serve":
             _wait_ready(port, process)
@@ -189,6 +189,47 @@ def test_worker_process_executes_streams_and_cancels(launch: Launch) -> None:
     client.beta.threads.runs.cancel(run.id, thread_id=thread)
     final = client.beta.threads.runs.poll(run.id, thread_id=thread)
     assert final.status == "cancelled"
+
+
+def _series(text: str, name: str) -> float:
+    """The sum of a metric's samples whose line starts with ``name`` (labels included)."""
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+@ON_POSTGRES
+def test_worker_serves_probes_and_the_metrics_of_the_runs_it_executes(launch: Launch) -> None:
+    port, probes = free_port(), free_port()
+    launch("serve", port, embedded_worker=False)
+    worker = launch("worker", 0, "--metrics-port", str(probes))
+    probe = f"http://127.0.0.1:{probes}"
+    _until(lambda: _answers(probe + "/healthz"))
+    ready = httpx.get(probe + "/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "schema": "ok", "engine": "ok"}
+    client = _client(port)
+    assistant = client.beta.assistants.create(model="scripted").id
+    for text in ("one", "two"):
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": text}]).id
+        run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+        assert run.status == "completed"
+    executed = httpx.get(probe + "/metrics").text
+    assert _series(executed, 'homeport_runs_total{kind="run",status="completed"}') == 2
+    assert _series(executed, 'homeport_model_call_seconds_count{model="scripted"') == 2
+    assert _series(executed, 'homeport_tokens_total{kind="completion",model="scripted"}') > 0
+    served = httpx.get(f"http://127.0.0.1:{port}/metrics").text  # the API executed none
+    assert _series(served, "homeport_model_call_seconds_count") == 0
+    assert httpx.get(probe + "/nothing").status_code == 404
+    worker.stop()
+    assert worker.popen.returncode == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(probe + "/healthz")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.ConnectError:
+        return False
 
 
 def test_runs_waiting_for_tool_outputs_expire(

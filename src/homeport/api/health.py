@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 
 from homeport.api.deps import ServicesDep
 from homeport.api.json import JSONResponse
 from homeport.metrics import exposition
-from homeport.store.migrate import is_current
+from homeport.probes import readiness, ready
 
 router = APIRouter()
 
@@ -21,20 +20,10 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", include_in_schema=False)
 def readyz(services: ServicesDep) -> Response:
-    checks: dict[str, str] = {}
-    try:
-        with services.db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-        checks["schema"] = "ok" if is_current(services.db.engine) else "behind: homeport db upgrade"
-    except Exception as exc:
-        checks["database"] = f"error: {exc.__class__.__name__}"
-    engine = services.engine
-    embedded = services.settings.engine.embedded_worker
-    checks["engine"] = "ok" if engine is None or engine.running or not embedded else "stopped"
-    ok = all(v == "ok" for v in checks.values())
+    checks = readiness(services, services.settings.engine.embedded_worker)
     return JSONResponse(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+        {"status": "ok" if ready(checks) else "unavailable", "checks": checks},
+        status_code=200 if ready(checks) else 503,
     )
 
 
