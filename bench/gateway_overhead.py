@@ -11,11 +11,14 @@ proxy's CPU per request and, for the shadow gateway, its shadow worker process's
 stopped by PID; the run ends on its own.
 
     python bench/gateway_overhead.py [--requests 2000] [--rounds 4] [--concurrency 1,16,64]
-                                     [--upstream-latency-ms 0]
+                                     [--upstream-latency-ms 0] [--shadow-target-nice 0]
 
 With ``--upstream-latency-ms`` both model servers wait that long before answering, as a real
 model does: at an instant upstream the 2 cores are saturated from C=16 on and the added latency
-measures CPU contention; with a model-like latency it measures what a client would see.
+measures CPU contention; with a model-like latency it measures what a client would see. With
+``--shadow-target-nice N`` the shadow target runs at that niceness: the copies' answers (for the
+shadow gateway and nginx's mirror alike) then take the cores only when the client's path leaves
+them idle, as when homeport runs on hosts of its own.
 """
 
 from __future__ import annotations
@@ -90,14 +93,16 @@ http {{
 
 
 def start_everything(
-    procs: Processes, work: Path, use_nginx: bool, latency_ms: float
+    procs: Processes, work: Path, use_nginx: bool, latency_ms: float, shadow_nice: int = 0
 ) -> list[Target]:
+    """``shadow_nice``: the shadow target's niceness (deployed, it runs on hosts of its own)."""
     python = sys.executable
     primary, shadow = free_port(), free_port()
     for port, name in ((primary, "primary"), (shadow, "shadow")):
         model = ["-m", "homeport.testing.scripted_model", "--latency-ms", str(latency_ms)]
+        niced = ["nice", "-n", str(shadow_nice)] if name == "shadow" and shadow_nice else []
         procs.start(
-            [python, *model, "--port", str(port)],
+            [*niced, python, *model, "--port", str(port)],
             work / f"{name}.log",
         )
     for port in (primary, shadow):
@@ -241,6 +246,12 @@ def main() -> None:
     parser.add_argument(
         "--upstream-latency-ms", type=float, default=0.0, help="model servers' answer delay"
     )
+    parser.add_argument(
+        "--shadow-target-nice",
+        type=int,
+        default=0,
+        help="run the shadow target (homeport's stand-in) at this niceness, as if on its own host",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     use_nginx = not args.no_nginx and (shutil.which("nginx") or Path("/usr/sbin/nginx").exists())
@@ -248,7 +259,9 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         try:
-            targets = start_everything(procs, Path(tmp), bool(use_nginx), args.upstream_latency_ms)
+            targets = start_everything(
+                procs, Path(tmp), bool(use_nginx), args.upstream_latency_ms, args.shadow_target_nice
+            )
             rows = uvloop.run(
                 measure(
                     targets,
@@ -271,6 +284,7 @@ def main() -> None:
             {
                 "load_average": load,
                 "upstream_latency_ms": args.upstream_latency_ms,
+                "shadow_target_nice": args.shadow_target_nice,
                 "shadow_copies": copies,
                 "rows": rows,
             },
