@@ -34,6 +34,7 @@ import pytest
 import trustme
 import uvloop
 
+import homeport.tls
 from homeport.gateway.client import (
     Pool,
     Response,
@@ -550,8 +551,8 @@ def test_gateway_answers_502_when_the_upstream_certificate_is_untrusted(
 
 
 def side_pool(url: str, **tls_files: Path) -> Pool:
-    """A pool set up as the gateway sets up a side's (``SideConfig.tls_context``)."""
-    return pool_for(url, tls=SideConfig(base_url=url, **tls_files).tls_context())
+    """A pool set up as the gateway sets up a side's (``SideConfig.tls``)."""
+    return pool_for(url, tls=SideConfig(base_url=url, **tls_files).tls())
 
 
 def client_certificate(ca: trustme.CA, directory: Path) -> tuple[Path, Path, Path]:
@@ -679,6 +680,61 @@ def test_the_shadow_worker_trusts_the_candidates_ca_file(
         assert pair.candidate.status == 200
         assert b"[homeport]" in pair.candidate.body
         assert server.connections == 1
+
+    run(test)
+
+
+def test_a_renewed_client_certificate_is_taken_without_restart(
+    start_gateway: GatewayFactory,
+    ca: trustme.CA,
+    ca_file: Path,
+    system_roots: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The upstream now asks for certificates from a new CA: the gateway takes the renewed
+    files at its next new connection; files that cannot be used leave the previous in force.
+    The upstream closes each connection after one answer, so every request makes a new one."""
+    monkeypatch.setattr(homeport.tls, "CHECK_SECONDS", 0.0)  # look at the files every time
+    new_ca = trustme.CA()
+    cert, key, _ = client_certificate(ca, tmp_path)  # from the CA the upstream no longer takes
+    upstream = tls_server(ca, "127.0.0.1")
+    new_ca.configure_trust(upstream)
+    upstream.verify_mode = ssl.CERT_REQUIRED
+
+    def renew(issuer: trustme.CA, *, key_too: bool = True) -> None:
+        """Write the files as cert-manager does: each whole, into place by rename."""
+        leaf = issuer.issue_cert("gateway.example")
+        leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "new.pem"))
+        (tmp_path / "new.pem").replace(cert)
+        if key_too:
+            leaf.private_key_pem.write_to_path(str(tmp_path / "new.key"))
+            (tmp_path / "new.key").replace(key)
+
+    async def test() -> None:
+        async with RawServer(answer_ok, upstream) as server:
+            files = {"ca_file": ca_file, "client_cert_file": cert, "client_key_file": key}
+            gateway = start_gateway(managed={"base_url": server.url, **files})
+            metrics = gateway.gateway.metrics.registry
+
+            def reloads(outcome: str) -> float | None:
+                labels = {"side": "managed", "outcome": outcome}
+                return metrics.get_sample_value("homeport_gateway_tls_reloads_total", labels)
+
+            async def status() -> int:
+                async with httpx.AsyncClient() as client:  # a new connection to the gateway
+                    response = await client.get(gateway.base_url + "/models")
+                    return response.status_code
+
+            assert await status() == 502  # the old certificate is refused
+            renew(new_ca)
+            assert await status() == 200
+            assert reloads("loaded") == 1
+            renew(trustme.CA(), key_too=False)  # a certificate without its key (yet)
+            assert [await status() for _ in range(3)] == [200, 200, 200]
+            assert reloads("rejected") == 1  # once for the change, not for every check
+            assert reloads("loaded") == 1
+        assert server.connections == 4  # each answer on a new connection, with the valid files
 
     run(test)
 

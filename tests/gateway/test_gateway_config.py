@@ -46,7 +46,8 @@ def files(ca: trustme.CA, tmp_path: Path) -> dict[str, Path]:
 def load(tmp_path: Path, managed: str) -> ssl.SSLContext | None:
     config = tmp_path / "gateway.toml"
     config.write_text(f'[managed]\n{managed}\n[homeport]\nbase_url = "http://127.0.0.1:8080/v1"\n')
-    return load_gateway_config(config).managed.tls_context()
+    tls = load_gateway_config(config).managed.tls()
+    return tls.current() if tls else None
 
 
 HTTPS = 'base_url = "https://api.example/v1"'

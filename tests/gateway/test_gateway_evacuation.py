@@ -13,7 +13,7 @@ import openai
 import pytest
 from sqlalchemy import select
 
-from homeport.gateway.carriers import record_carrier
+from homeport.gateway.carrier_intents import record_carrier
 from homeport.gateway.routing import hash_share
 from homeport.gateway.translate import CHAIN_MEMBER, Translation
 from homeport.rollout.evacuate import EvacuationResult, Evacuator

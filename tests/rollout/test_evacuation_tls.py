@@ -13,6 +13,7 @@ import openai
 import pytest
 import trustme
 
+import homeport.tls
 from homeport.config import ConfigError, load_settings
 from homeport.rollout.evacuate import Evacuator
 from homeport.rollout.plan import Evacuation
@@ -95,3 +96,24 @@ def test_unusable_tls_files_are_one_line_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(config)
     assert str(caught.value).endswith("homeport_ca_file: only for an https:// base_url")
+
+
+def test_a_renewed_ca_file_is_taken_by_a_running_evacuation(
+    https_side: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, pem = https_side
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setattr(homeport.tls, "CHECK_SECONDS", 0.0)  # look at the files every time
+    ca_file = tmp_path / "managed-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))  # not the CA the side's certificate is from
+    settings = Evacuation(
+        managed_base_url=url, homeport_base_url="http://127.0.0.1:9/v1", managed_ca_file=ca_file
+    )
+    managed = _managed(settings, tmp_path, monkeypatch).with_options(max_retries=0)
+    with pytest.raises(openai.APIConnectionError):
+        managed.models.list()
+    (tmp_path / "renewed.pem").write_bytes(pem.read_bytes())
+    (tmp_path / "renewed.pem").replace(ca_file)  # renewed as cert-manager does: moved into place
+    assert list(managed.models.list()) == []
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n")  # a broken renewal: the previous stays
+    assert list(managed.models.list()) == []

@@ -103,13 +103,17 @@ class Gateway:
         self.carriers = Carriers(db, config, self.translations, self.metrics)
         self.mirror: ObjectMirror
         self._stats_task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         self.sides = {
-            Upstream.MANAGED: Side(Upstream.MANAGED, self.config.managed),
-            Upstream.HOMEPORT: Side(Upstream.HOMEPORT, self.config.homeport),
+            side: Side(side, config, self.metrics.tls_reload(side))
+            for side, config in (
+                (Upstream.MANAGED, self.config.managed),
+                (Upstream.HOMEPORT, self.config.homeport),
+            )
         }
         self.pins = PinStore(self.db, self.config.pin_cache_size, self.config.name)
         self.routing.on_read = self._follow_pins_epoch
@@ -119,14 +123,18 @@ class Gateway:
         if self.config.routing == "store" or self.config.mode is Mode.SHADOW:
             await self.shadow.start()
         self._stats_task = asyncio.create_task(self._stats_loop(), name="gateway-side-stats")
+        self._sweep_task = asyncio.create_task(
+            self.carriers.sweep_forever(), name="gateway-carrier-sweep"
+        )
         self._started = True
 
     async def stop(self) -> None:
         if not self._started:
             return
-        if self._stats_task is not None:
-            self._stats_task.cancel()
-            await asyncio.gather(self._stats_task, return_exceptions=True)
+        for task in (self._stats_task, self._sweep_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.routing.stop()
         await self.shadow.stop()
         await self.pins.stop()

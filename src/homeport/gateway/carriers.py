@@ -16,8 +16,18 @@ this replica through the cached map, on others through the map row, which they r
 making one. Requests for one member on one replica share one attempt, made with the credentials
 of the request that started it (for a side without a key of its own). Two replicas racing both
 make a carrier; the row's compare-and-set (``chain_member`` -> ``response``) admits one, and the
-loser deletes its own and uses the winner's. A gateway that dies between the managed side's
-answer and the record leaves one carrier nothing points to; the next request makes another.
+loser deletes its own and uses the winner's.
+
+No carrier is left that nothing points to: an attempt writes an intent row before it asks the
+managed side, and gives it the carrier's ID as soon as the managed side names one (the create is
+streamed: the ID comes before the answer is made); recording the carrier deletes the intent
+(``carrier_intents``). Intents older than ``carrier_timeout_seconds`` are attempts whose gateway
+died (or failed to clean up): every replica sweeps them each ``carrier_timeout_seconds`` and
+deletes their carriers on the managed side with the side's key; with no key of its own, the next
+request for the member does, with its credentials. An attempt that died before the managed side
+named anything is counted ``lost`` and logged: a carrier it may have made cannot be found (the
+Responses API lists none), so only the instant between its creation and the first streamed
+event stays open.
 """
 
 from __future__ import annotations
@@ -25,18 +35,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import openai
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from homeport.gateway.config import GatewayConfig, SideConfig
+from homeport.gateway.carrier_intents import (
+    claim_stale,
+    forget,
+    intend,
+    name,
+    record_carrier,
+    restore,
+)
+from homeport.gateway.config import GatewayConfig
 from homeport.gateway.metrics import GatewayMetrics
 from homeport.gateway.seams import Headers, Upstream
-from homeport.gateway.translate import CHAIN_MEMBER, Translation, Translations
-from homeport.rollout.transcripts import ChainTranscript
+from homeport.gateway.translate import Translation, Translations
+from homeport.rollout.transcripts import ChainTranscript, Source
 from homeport.store.db import Database
 from homeport.store.models.gateway import GatewayIdMap
 
@@ -52,24 +71,6 @@ class CarrierRefused(Exception):
         self.status = status
         error = {"message": message, "type": kind, "param": "previous_response_id", "code": code}
         self.body = orjson.dumps({"error": error})
-
-
-def record_carrier(db: Database, member: str, carrier: str) -> str:
-    """Record ``carrier`` as continuing ``member``; returns the carrier in force (an earlier
-    writer's, when another replica recorded one first)."""
-    with db.session() as session:
-        won = session.execute(
-            update(GatewayIdMap)
-            .where(GatewayIdMap.source_id == member, GatewayIdMap.kind == CHAIN_MEMBER)
-            .values(kind=ChainTranscript.kind, target_id=carrier)
-        )
-        if won.rowcount:  # type: ignore[attr-defined]
-            return carrier
-        return session.scalars(
-            select(GatewayIdMap.target_id).where(
-                GatewayIdMap.source_id == member, GatewayIdMap.kind == ChainTranscript.kind
-            )
-        ).one()
 
 
 class Carriers:
@@ -90,6 +91,9 @@ class Carriers:
         self._translations = translations
         self._metrics = metrics
         self._timeout = config.carrier_timeout_seconds
+        self._sides = {Upstream.MANAGED: config.managed, Upstream.HOMEPORT: config.homeport}
+        # Renewed TLS files are counted by the proxy's sides (``upstream.Side``), logged here.
+        self._tls = {side: c.tls() for side, c in self._sides.items()}
         self._pending: dict[str, asyncio.Future[str]] = {}
 
     async def carry(
@@ -119,6 +123,112 @@ class Carriers:
         self._translations.replace(conversation, translation, carried)
         return carried
 
+    def _make(self, chain: ChainTranscript, source: Source, member: str) -> str:
+        """A new carrier for ``member``, recorded; or the one another replica recorded first
+        (ours deleted). From before the managed side is asked, an intent row stands for it."""
+        intent = intend(self._db, member, self._config.replica)
+        made: str | None = None
+
+        def named(carrier: str) -> None:
+            nonlocal made
+            made = carrier
+            name(self._db, intent, carrier)
+
+        try:
+            with _refusal(Upstream.MANAGED, member):
+                made = chain.carry(source, named)
+            carrier = record_carrier(self._db, member, made, intent)
+        except Exception as exc:
+            # Nothing made when the side answered no; a carrier not named (the answer lost)
+            # may exist: its intent stays, for the sweep to report.
+            if made is not None or isinstance(exc.__cause__, openai.APIStatusError):
+                self._abandon(chain.managed, member, intent, made)
+            raise
+        won = carrier == made
+        self._metrics.carriers.labels("made" if won else "raced").inc()
+        if not won:  # another replica won the race: ours goes
+            log.info("response %s was carried by another replica first", member)
+            self._abandon(chain.managed, member, intent, made)
+        return carrier
+
+    def _abandon(self, managed: openai.OpenAI, member: str, intent: str, made: str | None) -> None:
+        """Delete an attempt's unused carrier, then its intent; a step that fails leaves the
+        rest to the sweep."""
+        try:
+            if made is not None:
+                with contextlib.suppress(openai.NotFoundError):  # a sweep was first
+                    managed.responses.delete(made)
+            forget(self._db, intent)
+        except Exception as exc:  # the managed side or the store
+            log.warning(
+                "unused carrier %s of response %s is left to the sweep: %s", made, member, exc
+            )
+
+    def sweep(self) -> None:
+        """Runs in a worker thread: deletes the carriers of attempts (any replica's) that never
+        finished, their intents older than ``carrier_timeout_seconds``, with the managed side's
+        key. A side without one is swept member by member, by the next request that needs a
+        carrier for the member, with that request's credentials."""
+        if self._sides[Upstream.MANAGED].resolved_api_key() is None:
+            return
+        with self._client(Upstream.MANAGED, ()) as managed:
+            self._sweep(managed)
+
+    async def sweep_forever(self) -> None:
+        """:meth:`sweep` every ``carrier_timeout_seconds`` (the gateway's background task)."""
+        while True:
+            await asyncio.sleep(self._timeout)
+            try:
+                await asyncio.to_thread(self.sweep)
+            except Exception as exc:  # the next round tries again
+                log.warning("sweeping unfinished carriers failed: %s", exc)
+
+    def _sweep(self, managed: openai.OpenAI, member: str | None = None) -> None:
+        for intent in claim_stale(self._db, time.time() - self._timeout, member):
+            if intent.carrier is None:
+                self._metrics.carriers.labels("lost").inc()
+                log.warning(
+                    "replica %s stopped making a carrier for response %s before the managed side "
+                    "named it: one it may have made cannot be found to be deleted",
+                    intent.replica,
+                    intent.member,
+                )
+                continue
+            try:
+                with contextlib.suppress(openai.NotFoundError):
+                    managed.responses.delete(intent.carrier)
+            except openai.OpenAIError as exc:
+                restore(self._db, intent)
+                log.warning(
+                    "deleting unused carrier %s failed; retried later: %s", intent.carrier, exc
+                )
+                continue
+            self._metrics.carriers.labels("swept").inc()
+            log.info(
+                "deleted carrier %s of response %s, left by replica %s",
+                intent.carrier,
+                intent.member,
+                intent.replica,
+            )
+
+    def _client(self, upstream: Upstream, credentials: Headers) -> openai.OpenAI:
+        """An SDK client for one side: its own key, or the client's credentials passed through."""
+        side = self._sides[upstream]
+        key = side.resolved_api_key()
+        headers: dict[str, str] = {}
+        if key is None:
+            headers = dict(credentials)
+            key = headers.pop("authorization", "").removeprefix("Bearer ").strip()
+        tls = self._tls[upstream]
+        return openai.OpenAI(
+            base_url=side.base_url,
+            api_key=key or "none",  # none given: the side answers 401, as it would have
+            default_headers=headers,
+            timeout=self._timeout,
+            max_retries=0,  # a retried create could leave a second carrier; the client retries
+            http_client=openai.DefaultHttpxClient(transport=tls.httpx_transport() if tls else None),
+        )
+
     def _settled(self, member: str) -> Callable[[asyncio.Future[str]], None]:
         def settled(attempt: asyncio.Future[str]) -> None:
             self._pending.pop(member, None)
@@ -141,21 +251,14 @@ class Carriers:
                 self._metrics.carriers.labels("found").inc()
                 return found
             with (
-                _client(self._config.homeport, credentials, self._timeout) as homeport,
-                _client(self._config.managed, credentials, self._timeout) as managed,
+                self._client(Upstream.HOMEPORT, credentials) as homeport,
+                self._client(Upstream.MANAGED, credentials) as managed,
             ):
+                self._sweep(managed, member)  # with this request's credentials
                 chain = ChainTranscript(homeport, managed)
                 with _refusal(Upstream.HOMEPORT, member):
                     source = chain.read(member)
-                with _refusal(Upstream.MANAGED, member):
-                    made = chain.carry(source)
-                carrier = record_carrier(self._db, member, made)
-                won = carrier == made
-                self._metrics.carriers.labels("made" if won else "raced").inc()
-                if not won:  # another replica won the race: ours goes
-                    log.info("response %s was carried by another replica first", member)
-                    with contextlib.suppress(openai.OpenAIError):
-                        managed.responses.delete(made)
+                carrier = self._make(chain, source, member)
             log.info("response %s continues from carrier %s on the managed side", member, carrier)
             return carrier
         except CarrierRefused:
@@ -171,23 +274,6 @@ class Carriers:
                 "server_error",
                 "gateway_state",
             ) from exc
-
-
-def _client(side: SideConfig, credentials: Headers, timeout: float) -> openai.OpenAI:
-    """An SDK client for one side: its own key, or the client's credentials passed through."""
-    key = side.resolved_api_key()
-    headers: dict[str, str] = {}
-    if key is None:
-        headers = dict(credentials)
-        key = headers.pop("authorization", "").removeprefix("Bearer ").strip()
-    return openai.OpenAI(
-        base_url=side.base_url,
-        api_key=key or "none",  # none given: the side answers 401, as it would have
-        default_headers=headers,
-        timeout=timeout,
-        max_retries=0,  # a retried create could leave a second carrier; the client retries
-        http_client=openai.DefaultHttpxClient(verify=side.tls_context() or True),
-    )
 
 
 @contextlib.contextmanager

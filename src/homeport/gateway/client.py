@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from homeport.tls import ClientTls
+
 _READ_PAUSE_BYTES = 1 << 20  # buffered but not yet consumed: stop reading from the upstream
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _WITHOUT_BODY = frozenset({"GET", "HEAD", "OPTIONS", "CONNECT", "TRACE"})
@@ -300,9 +302,10 @@ class Pool:
         connect_timeout: float,
         read_timeout: float,
         keepalive_seconds: float = 60.0,
-        tls: ssl.SSLContext | None = None,
+        tls: ClientTls | None = None,
     ) -> None:
-        """``tls`` verifies an https origin (default: the system's trust store)."""
+        """``tls`` verifies an https origin (default: the system's trust store); each new
+        connection takes its context in force (renewed files, see ``homeport.tls``)."""
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -314,7 +317,7 @@ class Pool:
         if tls is not None and url.scheme != "https":
             raise ValueError(f"a TLS context for a plain http URL: {base_url!r}")
         https = url.scheme == "https"
-        self.tls: ssl.SSLContext | None = (tls or ssl.create_default_context()) if https else None
+        self.tls: ClientTls | None = (tls or ClientTls()) if https else None
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -406,7 +409,7 @@ class Pool:
                     lambda: conn,
                     self.host,
                     self.port,
-                    ssl=self.tls,
+                    ssl=self.tls.current() if self.tls else None,
                     server_hostname=self.host if self.tls else None,
                 ),
                 self.connect_timeout,

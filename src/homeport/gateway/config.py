@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import os
 import socket
-import ssl
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from homeport.config import ConfigError
 from homeport.gateway.seams import Mode, RoutingState
-from homeport.tls import client_tls
+from homeport.tls import ClientTls, Reload, client_tls
 
 
 class SideConfig(BaseModel):
@@ -41,7 +41,7 @@ class SideConfig(BaseModel):
     An https side is verified against the system's roots plus ``ca_file`` (PEM), and presents
     ``client_cert_file`` (PEM, its key in ``client_key_file`` or in the same file) when set.
     The files are read at load: one that cannot be used is a config error, not a failed request
-    later.
+    later; renewed files are taken while running (``homeport.tls``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -66,13 +66,14 @@ class SideConfig(BaseModel):
 
     @model_validator(mode="after")
     def _usable_tls_files(self) -> SideConfig:
-        self.tls_context()
+        self.tls()
         return self
 
-    def tls_context(self) -> ssl.SSLContext | None:
-        """The TLS settings of an https side (None for http): raises ValueError naming the
-        setting whose file cannot be used."""
-        return client_tls(self.base_url, self.ca_file, self.client_cert_file, self.client_key_file)
+    def tls(self, on_reload: Callable[[Reload], None] | None = None) -> ClientTls | None:
+        """The TLS of an https side (None for http), following its files: raises ValueError
+        naming the setting whose file cannot be used."""
+        files = (self.ca_file, self.client_cert_file, self.client_key_file)
+        return client_tls(self.base_url, *files, on_reload=on_reload)
 
     def resolved_api_key(self) -> str | None:
         """The key that replaces the client's; None passes the client's own key through."""

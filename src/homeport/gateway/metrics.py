@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from homeport.gateway.seams import LATENCY_BOUNDS, Role, SideStats, Upstream
+from homeport.tls import Reload
 
 _M = TypeVar("_M", bound=MetricWrapperBase)
 
@@ -96,6 +98,12 @@ class GatewayMetrics:
             ["outcome"],
             registry=r,
         )
+        self.tls_reloads = Counter(
+            "homeport_gateway_tls_reloads",
+            "Renewed TLS files of a side, taken (loaded) or refused and not used (rejected)",
+            ["side", "outcome"],
+            registry=r,
+        )
         self.routing_weight = Gauge(
             "homeport_gateway_routing_weight", "Canary weight in force", registry=r
         )
@@ -111,6 +119,10 @@ class GatewayMetrics:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return cast(_M, found)
+
+    def tls_reload(self, side: Upstream) -> Callable[[Reload], None]:
+        """Counts a side's renewed TLS files (``homeport.tls.ClientTls``'s ``on_reload``)."""
+        return lambda outcome: self.tls_reloads.labels(side.value, outcome).inc()
 
     def observe(
         self,

@@ -5,9 +5,11 @@ queue (full: dropped and counted) for one of ``concurrency`` tasks that send it 
 with its own timeout. Copies of one conversation run in order: on this worker each waits for the
 copy that created the object it refers to; across replicas, a copy that refers to an object
 created while shadowing waits (bounded) until that object's copy has left its row in the replay
-maps (``replaymaps``, in the store). The rows give the candidate's own IDs (when it assigns its
-own) and both sides' function calls, so the client's tool outputs are replayed into the
-candidate whichever replica they reach. Model calls become :class:`ShadowPair` records.
+maps (``replaymaps``, in the store), and every copy of a conversation write waits until no
+earlier turn of the conversation is held by any worker (``turns``). The rows give the
+candidate's own IDs (when it assigns its own) and both sides' function calls, so the client's
+tool outputs are replayed into the candidate whichever replica they reach. Model calls become
+:class:`ShadowPair` records.
 
 A polled run's calls are learned by the copy of the poll answer that showed them; from the
 moment its worker takes that answer, it leases the calls' IDs in the replay maps. When that copy
@@ -15,7 +17,9 @@ is lost (its handoff dropped, its worker killed), the tool outputs' copy learns 
 no worker holds a lease on them and ``LEARN_GRACE_SECONDS`` have passed, it reads the primary's
 run steps (one managed-side read, with the client's credentials, counted) and polls the
 candidate's run. Leases are per call, not per run: a poll showing the run's next calls, queued
-behind the tool outputs' copy, must not make that copy wait for it.
+behind the tool outputs' copy, must not make that copy wait for it. A copy whose run (or
+thread, or response) row is still missing after that grace, while no earlier turn of the
+conversation is held anywhere, stops waiting: the copy that should have created it was lost.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from homeport.gateway.seams import (
     ShadowPair,
     Upstream,
 )
+from homeport.gateway.turns import Turn, TurnOrder
 from homeport.gateway.upstream import Side, usage
 from homeport.ids import new_id
 
@@ -85,8 +90,11 @@ class ShadowJob:
     polled: bool  # a polled run's answer that asks for tool calls: learn both sides' calls
     learns: tuple[str, ...]  # the primary's call IDs a polled answer shows (leased meanwhile)
     submits: bool  # a run's tool outputs: may learn the calls it answers itself
+    order_key: str | None  # the conversation whose turns run in the client's order
+    at: float  # when the proxy took the request: the turn's place in that order
     credentials: Headers = field(repr=False)  # the client's (submits only), never recorded
     done: asyncio.Future[bool] = field(init=False)
+    turn: Turn | None = field(init=False, default=None)  # held while queued or running
     wait_for: asyncio.Future[bool] | None = field(init=False, default=None)
 
     def refers_to(self) -> set[str]:
@@ -140,6 +148,9 @@ def job_of(handoff: Handoff) -> ShadowJob:
         polled=polled,
         learns=tuple(c.id for c in function_calls(primary)) if polled else (),
         submits=submits,
+        # The pin's conversation, as the proxy's pins name it: a new object's own ID.
+        order_key=(handoff.conversation or object_id) if handoff.after else object_id,
+        at=primary.started_at,
         credentials=handoff.credentials,
     )
 
@@ -153,6 +164,7 @@ class ShadowDispatcher:
         reports: Reports,
         pairs: PairQueue,
         maps: ReplayMaps,
+        order: TurnOrder,
     ) -> None:
         self._primary = primary
         self._candidate = candidate
@@ -160,6 +172,7 @@ class ShadowDispatcher:
         self._reports = reports
         self._pairs = pairs
         self._maps = maps
+        self._order = order
         self._queue: asyncio.Queue[ShadowJob] = asyncio.Queue(config.queue_size)
         self._tail: dict[str, asyncio.Future[bool]] = {}
         self._workers: list[asyncio.Task[None]] = []
@@ -181,6 +194,8 @@ class ShadowDispatcher:
         job.wait_for = self._tail.get(job.after) if job.after else None
         for key in job.produces:
             self._tail[key] = job.done
+        if job.order_key is not None and job.produces and not job.polled:
+            job.turn = self._order.hold(job.order_key, job.at)
         for call in job.learns:
             self._learning[call] = self._learning.get(call, 0) + 1
             self._leased.set()
@@ -205,6 +220,7 @@ class ShadowDispatcher:
             for i in range(self._config.concurrency)
         ]
         self._leases = asyncio.create_task(self._hold_leases(), name="gateway-shadow-leases")
+        self._order.start()
 
     async def _hold_leases(self) -> None:
         """Lease the calls this worker's polled copies learn (at once for a new one, then every
@@ -230,6 +246,7 @@ class ShadowDispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, *self._marks, return_exceptions=True)
+        await self._order.stop()
 
     async def _work(self) -> None:
         while True:
@@ -242,6 +259,8 @@ class ShadowDispatcher:
             except Exception:  # a bug in one copy (or the store) must not stop the worker
                 log.exception("shadow copy failed")
                 ok = False
+            if job.turn is not None:
+                self._order.release(job.turn)
             if not job.done.done():
                 job.done.set_result(ok)
             self._queue.task_done()
@@ -268,9 +287,11 @@ class ShadowDispatcher:
                 return False
         if not job.primary.ok:
             return False  # nothing was created on the primary; do not create it on the candidate
+        if job.turn is not None and not await self._in_turn(job):
+            self._reports.dropped("turn_order_timeout")
+            return False
         known = await self._recall(job)
         if known is None:
-            self._reports.dropped("conversation_not_mirrored")
             return False
         if job.polled and _calls_known(job, known):
             return True  # polled again: the calls of this step are already learned
@@ -345,11 +366,27 @@ class ShadowDispatcher:
                 return answer
             await asyncio.sleep(next(wait))
 
+    async def _in_turn(self, job: ShadowJob) -> bool:
+        """Wait (re-reading at 50 ms doubling to 1 s, within ``timeout_seconds``) until no
+        earlier turn of the conversation is held, on any replica: its copy has ended or is
+        lost. False when one still is at the bound."""
+        assert job.order_key is not None and job.turn is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._config.timeout_seconds
+        wait = pauses()
+        while await self._order.earlier_held(job.order_key, job.at, job.turn.queued):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(next(wait))
+        return True
+
     async def _recall(self, job: ShadowJob) -> dict[str, Entry] | None:
         """The replay-map rows this copy refers to, once the copies it depends on are finished
-        (on any replica); None when the candidate does not hold the conversation. A run's tool
-        outputs whose calls no copy is learning (no lease on them, after
-        ``LEARN_GRACE_SECONDS``) learn them here instead of waiting out the timeout."""
+        (on any replica); None (the drop counted) when the candidate does not hold the
+        conversation. A run's tool outputs whose calls no copy is learning (no lease on them,
+        after ``LEARN_GRACE_SECONDS``) learn them here instead of waiting out the timeout. A row
+        still missing then, with no earlier turn of the conversation held anywhere, will not
+        come: the copy that should have written it was lost (``create_copy_lost``)."""
         refs = job.refers_to()
         if not refs:
             return {}
@@ -372,6 +409,7 @@ class ShadowDispatcher:
             leased = [known.pop(k) for k in leases if k in known]
             keys = (job.after, job.replies_to, job.answer_id)
             if any(known[k].broken for k in keys if k and k in known):
+                self._reports.dropped("conversation_not_mirrored")
                 return None
             if required <= known.keys() and (not required or _calls_arrived(job, known)):
                 return known
@@ -382,13 +420,29 @@ class ShadowDispatcher:
                 and loop.time() >= started + LEARN_GRACE_SECONDS
             ):
                 try:
-                    return await asyncio.wait_for(
+                    learned = await asyncio.wait_for(
                         self._learn_calls(job, run, known), self._config.timeout_seconds
                     )
                 except TimeoutError:
-                    return None
+                    learned = None
+                if learned is None:
+                    self._reports.dropped("conversation_not_mirrored")
+                return learned
+            if (
+                not required <= known.keys()
+                and loop.time() >= started + LEARN_GRACE_SECONDS
+                and job.order_key is not None
+                and not await self._order.earlier_held(
+                    job.order_key, job.at, job.turn.queued if job.turn else None
+                )
+            ):
+                self._reports.dropped("create_copy_lost")
+                return None
             if loop.time() >= deadline:
-                return known if required <= known.keys() else None
+                if required <= known.keys():
+                    return known
+                self._reports.dropped("conversation_not_mirrored")
+                return None
             await asyncio.sleep(next(wait))
 
     async def _learn_calls(

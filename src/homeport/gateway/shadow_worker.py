@@ -4,9 +4,10 @@ Each gateway replica runs one. It reads the gateway's config (one JSON line) and
 exchanges (``handoff`` frames) from stdin, and does all the shadow work there: the copy to the
 candidate, tool-output replay through the replay maps in the store (reading a run's calls from
 the managed side when the copy that should have learned them was lost), answer pairs to the
-sink. Its observations go back up stdout as report lines. End of input (the gateway stopping,
-or dying) drains the queue for a few seconds and exits; an interrupt from the terminal is left
-to the gateway, which closes the pipe. It runs at a lower CPU priority (``NICENESS``): on a busy
+sink, a conversation's copies kept in the client's order across replicas (``turns``). Its
+observations go back up stdout as report lines. End of input (the gateway stopping, or dying)
+drains the queue for a few seconds and exits; an interrupt from the terminal is left to the
+gateway, which closes the pipe. It runs at a lower CPU priority (``NICENESS``): on a busy
 host the served traffic goes first, and the bounded queue takes up the difference.
 """
 
@@ -26,6 +27,7 @@ from homeport.gateway.pairs import PairQueue, load_sink
 from homeport.gateway.replaymaps import ReplayMaps
 from homeport.gateway.seams import Upstream
 from homeport.gateway.shadow import ShadowDispatcher, job_of
+from homeport.gateway.turns import TurnLedger, TurnOrder
 from homeport.gateway.upstream import Side
 from homeport.store.db import Database
 
@@ -44,10 +46,11 @@ async def _report(reports: Reports, out: asyncio.WriteTransport) -> None:
             out.write(lines)
 
 
-async def _expire(maps: ReplayMaps) -> None:
+async def _expire(maps: ReplayMaps, ledger: TurnLedger) -> None:
     while True:
         try:
             await asyncio.to_thread(maps.expire)
+            await asyncio.to_thread(ledger.expire)
         except Exception as exc:  # the next round tries again; reads ignore expired rows
             log.warning("deleting expired replay maps failed: %s", exc)
         await asyncio.sleep(EXPIRE_SECONDS)
@@ -65,10 +68,16 @@ async def serve() -> None:
     pairs = PairQueue(load_sink(config.shadow, db, config.name), config.shadow, reports)
     primary = Side(Upstream.MANAGED, config.managed)  # only for fallback reads of a run's calls
     candidate = Side(Upstream.HOMEPORT, config.homeport)
-    dispatcher = ShadowDispatcher(primary, candidate, config.shadow, reports, pairs, maps)
+    ledger = TurnLedger(db, config.name)
+    dispatcher = ShadowDispatcher(
+        primary, candidate, config.shadow, reports, pairs, maps, TurnOrder(ledger)
+    )
     pairs.start()
     dispatcher.start()
-    background = [asyncio.create_task(_report(reports, out)), asyncio.create_task(_expire(maps))]
+    background = [
+        asyncio.create_task(_report(reports, out)),
+        asyncio.create_task(_expire(maps, ledger)),
+    ]
     try:
         while True:
             try:

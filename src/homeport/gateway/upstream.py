@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import quote, urlsplit
 
 import orjson
@@ -12,6 +12,7 @@ import orjson
 from homeport.gateway.client import Pool, Response, UpstreamError
 from homeport.gateway.config import SideConfig
 from homeport.gateway.seams import CapturedRequest, CapturedResponse, Headers, Upstream
+from homeport.tls import Reload
 
 UPSTREAM_HEADER = "homeport-upstream"
 CONVERSATION_KEY_HEADER = "homeport-conversation-key"
@@ -56,7 +57,13 @@ _PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%]*")
 class Side:
     """One upstream and its keep-alive connection pool (``client.Pool``)."""
 
-    def __init__(self, upstream: Upstream, config: SideConfig) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        config: SideConfig,
+        on_tls_reload: Callable[[Reload], None] | None = None,
+    ) -> None:
+        """``on_tls_reload`` hears of renewed TLS files taken or refused (``homeport.tls``)."""
         self.upstream = upstream
         self.base = config.base_url.rstrip("/")
         self._prefix = urlsplit(self.base).path
@@ -68,7 +75,7 @@ class Side:
             max_connections=config.max_connections,
             connect_timeout=config.connect_timeout_seconds,
             read_timeout=config.timeout_seconds,
-            tls=config.tls_context(),
+            tls=config.tls(on_tls_reload),
         )
 
     def target(self, path: str, query: str) -> str:

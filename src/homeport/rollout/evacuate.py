@@ -132,7 +132,9 @@ class Evacuator:
                 base_url=url,
                 api_key=key,
                 max_retries=5,
-                http_client=None if tls is None else openai.DefaultHttpxClient(verify=tls),
+                http_client=None
+                if tls is None
+                else openai.DefaultHttpxClient(transport=tls.httpx_transport()),
             )
 
         return cls(

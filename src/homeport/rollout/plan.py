@@ -21,13 +21,12 @@ It lives in ``homeport.toml`` under ``[rollout]``::
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from homeport.tls import client_tls
+from homeport.tls import ClientTls, client_tls
 
 SHADOW = "shadow"
 
@@ -93,7 +92,8 @@ class Evacuation(BaseModel):
     homeport_base_url: str | None = None
     homeport_api_key_env: str = "HOMEPORT_GATEWAY_KEY"  # the gateway's admin key on homeport
     #: An https side behind a private CA, or asking for a client certificate (as the gateway's
-    #: sides: the CA is trusted on top of the system's roots; files checked at load).
+    #: sides: the CA is trusted on top of the system's roots; files checked at load, renewed
+    #: files taken while running).
     managed_ca_file: Path | None = None
     managed_client_cert_file: Path | None = None
     managed_client_key_file: Path | None = None
@@ -114,8 +114,9 @@ class Evacuation(BaseModel):
                 raise ValueError(f"{side}_{exc}") from None
         return self
 
-    def tls(self, side: Literal["managed", "homeport"]) -> ssl.SSLContext | None:
-        """The side's TLS context when any of its TLS files is set (else the SDK's default)."""
+    def tls(self, side: Literal["managed", "homeport"]) -> ClientTls | None:
+        """The side's TLS, following its files, when any of them is set (else the SDK's
+        default)."""
         url = getattr(self, f"{side}_base_url")
         files = [getattr(self, f"{side}_{name}") for name in TLS_FILES]
         if url is None or not any(files):

@@ -16,10 +16,12 @@ carries the chain on.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import openai
+from openai.types.responses import ResponseCreatedEvent, ResponseStreamEvent
 
 ACTIVE_RUN = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 PAGE = 100
@@ -250,13 +252,28 @@ class ChainTranscript:
             container["tool_choice"] = "none"
         return Source(container, entries, skipped)
 
-    def carry(self, source: Source) -> str:
-        """A stored response on the managed side whose history is the transcript; its ID."""
-        created = self.managed.responses.create(
+    def carry(self, source: Source, named: Callable[[str], None] | None = None) -> str:
+        """A stored response on the managed side whose history is the transcript; its ID.
+
+        Streamed, so the ID is known (and told to ``named``) as soon as the managed side has
+        made the response, before its answer: a caller that stops meanwhile has a record of it.
+        """
+        stream = self.managed.responses.create(
             input=[body for _, body in source.entries],  # type: ignore[misc]
             instructions=CARRIER_INSTRUCTIONS,
             max_output_tokens=16,
             store=True,
+            stream=True,
             **source.container,
         )
-        return created.id
+        carrier: str | None = None
+        # (``container`` hides which overload answers: a stream, asked for above)
+        with cast(openai.Stream[ResponseStreamEvent], stream) as events:
+            for event in events:
+                if isinstance(event, ResponseCreatedEvent):
+                    carrier = event.response.id
+                    if named is not None:
+                        named(carrier)
+        if carrier is None:
+            raise ValueError("the managed side's answer named no response")
+        return carrier

@@ -5,7 +5,8 @@ written once, before the ID it names is returned to any client. It changes only 
 evacuation moves its conversation to the managed side: then its ``epoch`` takes the rollout's new
 pins epoch (``rollout_state.pins_epoch``), which tells every replica to re-read it, and
 ``gateway_id_map`` holds the managed side's IDs for the conversation's homeport IDs.
-``gateway_replay`` is the shadow copies' memory, shared by every replica's shadow worker.
+``gateway_replay`` is the shadow copies' memory, shared by every replica's shadow worker, and
+``gateway_turns`` the turns their workers hold, which keep a conversation's copies in order.
 """
 
 from __future__ import annotations
@@ -83,6 +84,29 @@ class GatewayReplay(SeqMixin, Base):
     expires_at: Mapped[float] = mapped_column(Float)
 
 
+class GatewayTurn(SeqMixin, Base):
+    """A conversation turn whose shadow copy a worker holds (queued or running), so copies of
+    the conversation's later turns on other replicas wait for it: ``at`` is when the proxy took
+    the client's request (the client's order). The row is a lease: its worker renews it every
+    second and deletes it when the copy ends; a dead worker's lapses (``expires_at``) within
+    seconds, and the turn counts as lost. Rows whose ``conversation`` is ``#replica`` say a
+    worker is alive (``turn`` is its token; ``at`` 1 when it writes its turns, 0 when it found
+    itself alone and writes none)."""
+
+    __tablename__ = "gateway_turns"
+    __table_args__ = (
+        UniqueConstraint("gateway", "turn"),
+        Index("ix_gateway_turns_order", "gateway", "conversation", "at"),
+        Index("ix_gateway_turns_expiry", "expires_at"),
+    )
+
+    gateway: Mapped[str] = mapped_column(String(128))
+    turn: Mapped[str] = mapped_column(String(128))
+    conversation: Mapped[str] = mapped_column(String(128))
+    at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
 class GatewayObject(SeqMixin, Base):
     """An object written to both sides with the same ID (assistant, file, vector store).
 
@@ -118,3 +142,20 @@ class GatewaySideStats(SeqMixin, Base):
     ttft_buckets: Mapped[list[Any]] = mapped_column(Json)
     input_tokens: Mapped[int] = mapped_column()
     output_tokens: Mapped[int] = mapped_column()
+
+
+class GatewayCarrierIntent(SeqMixin, Base):
+    """A carrier a replica is making (``gateway.carriers``): written before the managed side is
+    asked, given the carrier's ID (``carrier``) as soon as the managed side names it, and deleted
+    with the carrier's record (or with the carrier, by a race's loser). A row older than the
+    gateway's ``carrier_timeout_seconds`` is an attempt that never finished: any replica's sweep
+    takes it and deletes its carrier, which nothing points to."""
+
+    __tablename__ = "gateway_carrier_intents"
+    __table_args__ = (Index("ix_gateway_carrier_intents_age", "created_at"),)
+
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    member: Mapped[str] = mapped_column(String(128), index=True)  # the recipe's key
+    replica: Mapped[str] = mapped_column(String(128))
+    carrier: Mapped[str | None] = mapped_column(String(128), default=None)
+    created_at: Mapped[float] = mapped_column(Float)
