@@ -511,6 +511,33 @@ def test_next_turn_waits_for_the_slower_candidates_run(
     assert sum(m.role == "assistant" for m in mirrored) == turns
 
 
+def test_a_request_the_primary_refuses_leaves_the_conversation_mirrored(
+    start_gateway: GatewayFactory, two_homeports: tuple[HomeportServer, HomeportServer]
+) -> None:
+    """A client's bad request (refused with a 400, nothing changed on the primary) is not
+    copied, and the thread's later turns still are."""
+    _, candidate = two_homeports
+    gateway = start_gateway(**shadowing(two_homeports))
+    with gateway.client() as client:
+        assistant = client.beta.assistants.create(model="scripted").id
+        thread = client.beta.threads.create().id
+        with pytest.raises(openai.BadRequestError):
+            client.beta.threads.messages.create(thread, role="system", content="refused")  # type: ignore[arg-type]
+        client.beta.threads.messages.create(thread, role="user", content="after the refusal")
+        run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+        assert run.status == "completed"
+    gateway.stop()
+    runs = [p for p in gateway.pairs() if p.request.path.endswith("/runs")]
+    assert len(runs) == 1 and runs[0].candidate.ok, runs
+    dropped = gateway.gateway.metrics.registry.get_sample_value(
+        "homeport_gateway_shadow_dropped_total", {"reason": "conversation_not_mirrored"}
+    )
+    assert not dropped
+    mirrored = candidate.client().beta.threads.messages.list(thread).data
+    said = [m.content[0].text.value for m in mirrored if m.role == "user"]  # type: ignore[union-attr]
+    assert said == ["after the refusal"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.parametrize(

@@ -285,8 +285,8 @@ class ShadowDispatcher:
             if not ready:
                 self._reports.dropped("conversation_not_mirrored")
                 return False
-        if not job.primary.ok:
-            return False  # nothing was created on the primary; do not create it on the candidate
+        if not job.primary.ok:  # nothing to copy; a refusal leaves both sides as they were
+            return _refused(job.primary)
         if job.turn is not None and not await self._in_turn(job):
             self._reports.dropped("turn_order_timeout")
             return False
@@ -552,6 +552,12 @@ def _learned(job: ShadowJob, answer: CapturedResponse) -> dict[str, Entry]:
     if primary_calls and job.answer_id is not None:
         add(job.answer_id, calls=(primary_calls, function_calls(answer)))
     return entries
+
+
+def _refused(answer: CapturedResponse) -> bool:
+    """The upstream refused the request (a 4xx error object: OpenAI changes nothing then), as
+    against failing or timing out, which may leave a change half made (408, 5xx, no answer)."""
+    return answer.status is not None and 400 <= answer.status < 500 and answer.status != 408
 
 
 def _timed_out(upstream: Upstream, seconds: float) -> CapturedResponse:
