@@ -60,25 +60,15 @@ class Probes:
     async def handle(self, request: Request, send: Connection) -> None:
         engine = self.services.engine
         if request.path == "/metrics":
-            await _reply(send, 200, exposition(self.services.metrics), CONTENT_TYPE_LATEST)
+            await send.reply(200, exposition(self.services.metrics), CONTENT_TYPE_LATEST.encode())
         elif request.path == "/healthz":
             alive = engine is not None and engine.running
-            await _reply(
-                send, 200 if alive else 503, orjson.dumps({"status": "ok" if alive else "stopped"})
+            await send.reply(
+                200 if alive else 503, orjson.dumps({"status": "ok" if alive else "stopped"})
             )
         elif request.path == "/readyz":
             checks = await asyncio.to_thread(readiness, self.services, True)
             body = {"status": "ok" if ready(checks) else "unavailable", "checks": checks}
-            await _reply(send, 200 if ready(checks) else 503, orjson.dumps(body))
+            await send.reply(200 if ready(checks) else 503, orjson.dumps(body))
         else:
-            await _reply(send, 404, orjson.dumps({"error": f"no such path: {request.path}"}))
-
-
-async def _reply(
-    send: Connection, status: int, body: bytes, content_type: str = "application/json"
-) -> None:
-    send.start(
-        status,
-        [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())],
-    )
-    await send.body(body, more=False)
+            await send.reply(404, orjson.dumps({"error": f"no such path: {request.path}"}))

@@ -504,8 +504,4 @@ async def _reply(
     content_type: bytes = b"application/json",
     upstream: Upstream | None = None,
 ) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    if upstream is not None:
-        headers.append(_UPSTREAM[upstream])
-    send.start(status, headers)
-    await send.body(body, more=False)
+    await send.reply(status, body, content_type, (_UPSTREAM[upstream],) if upstream else ())

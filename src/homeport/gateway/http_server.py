@@ -254,6 +254,18 @@ class Connection(asyncio.Protocol):
         if self._drained is not None:
             await self._drained
 
+    async def reply(
+        self,
+        status: int,
+        body: bytes,
+        content_type: bytes = b"application/json",
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        """A whole answer in one piece: status, ``content-type``, length and ``headers``."""
+        length = (b"content-length", str(len(body)).encode())
+        self.start(status, [(b"content-type", content_type), length, *headers])
+        await self.body(body, more=False)
+
     def close(self) -> None:
         self.closed = True
         if self._transport is not None and not self._transport.is_closing():
