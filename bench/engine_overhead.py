@@ -10,7 +10,11 @@ model ``scripted`` to it. One load generator (aiohttp, closed loop, keep-alive; 
   Assistants event, until ``done``): one whole run per request,
 - ``run_poll``: ``POST /v1/threads/runs`` then ``GET`` the run, waiting ``openai-poll-after-ms``
   between polls and marking each ``GET`` as a polling helper's, as the SDK's ``create_and_poll``
-  does.
+  does;
+- ``turn``: one conversation turn as OpenAI's Assistants quickstart makes it, on a thread the
+  client keeps (a new one every ``TURNS_PER_THREAD`` turns): ``POST`` a message, create the run
+  and poll it as ``run_poll`` does, then list the thread's messages (the SDK's defaults: 20,
+  newest first). Four or more requests per model call; its latency is the whole turn's.
 
 It reports p50/p99 per target, the difference to the direct call in the same run, completed runs
 (requests) per second and homeport's CPU per run (all its processes: ``--workers N`` serves
@@ -19,7 +23,7 @@ its backends: with one client, a run's path is homeport's CPU plus the database'
 starts is stopped by PID.
 
     python bench/engine_overhead.py [--requests 1200] [--rounds 3] [--concurrency 1,16,64]
-                                    [--workers 1]
+                                    [--workers 1] [--scenarios run_stream,turn]
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ POLL_HEADERS = {**HEADERS, "x-stainless-poll-helper": "true"}
 """What the SDK's polling helpers send with each retrieve."""
 HOMEPORT = [sys.executable, "-c", "from homeport.cli.main import main; main()"]
 TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
+TURNS_PER_THREAD = 8
+SCENARIOS = ("direct_stream", "run_stream", "run_poll", "turn")
 Timer = Callable[[aiohttp.ClientSession, int, int], Awaitable[tuple[list[float], int]]]
 
 
@@ -94,6 +100,22 @@ def run_body(assistant: str, stream: bool) -> bytes:
     return json.dumps({"assistant_id": assistant, "thread": thread, "stream": stream}).encode()
 
 
+async def settle(
+    session: aiohttp.ClientSession, homeport: str, url: str, body: bytes
+) -> dict[str, object]:
+    """Create a run at ``url`` and poll it until it settles, as ``create_and_poll`` does."""
+    async with session.post(url, data=body, headers=HEADERS) as r:
+        run: dict[str, object] = await r.json()
+    url = f"{homeport}/threads/{run['thread_id']}/runs/{run['id']}"
+    while run.get("status") not in TERMINAL:
+        async with session.get(url, headers=POLL_HEADERS) as r:
+            run = await r.json()
+            wait = int(r.headers.get("openai-poll-after-ms", "1000")) / 1000
+        if run.get("status") not in TERMINAL:
+            await asyncio.sleep(wait)
+    return run
+
+
 async def poll_batch(
     session: aiohttp.ClientSession, homeport: str, body: bytes, count: int, concurrency: int
 ) -> tuple[list[float], int]:
@@ -107,16 +129,45 @@ async def poll_batch(
         while remaining > 0:
             remaining -= 1
             t0 = time.perf_counter()
-            async with session.post(homeport + "/threads/runs", data=body, headers=HEADERS) as r:
-                run = await r.json()
-            url = f"{homeport}/threads/{run['thread_id']}/runs/{run['id']}"
-            while run.get("status") not in TERMINAL:
-                async with session.get(url, headers=POLL_HEADERS) as r:
-                    run = await r.json()
-                    wait = int(r.headers.get("openai-poll-after-ms", "1000")) / 1000
-                if run.get("status") not in TERMINAL:
-                    await asyncio.sleep(wait)
+            run = await settle(session, homeport, homeport + "/threads/runs", body)
             if run.get("status") == "completed":
+                latencies.append(time.perf_counter() - t0)
+            else:
+                errors += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors
+
+
+async def turn_batch(
+    session: aiohttp.ClientSession, homeport: str, assistant: str, count: int, concurrency: int
+) -> tuple[list[float], int]:
+    """Conversation turns (message, run polled until it settles, message list), each worker on
+    its own thread, a new one every ``TURNS_PER_THREAD`` turns."""
+    latencies: list[float] = []
+    errors = 0
+    remaining = count
+    message = json.dumps({"role": "user", "content": PROMPT}).encode()
+    run = json.dumps({"assistant_id": assistant}).encode()
+
+    async def worker() -> None:
+        nonlocal remaining, errors
+        thread, turns = "", 0
+        while remaining > 0:
+            remaining -= 1
+            t0 = time.perf_counter()
+            if turns % TURNS_PER_THREAD == 0:
+                async with session.post(homeport + "/threads", data=b"{}", headers=HEADERS) as r:
+                    thread = (await r.json())["id"]
+            turns += 1
+            base = f"{homeport}/threads/{thread}"
+            async with session.post(base + "/messages", data=message, headers=HEADERS) as r:
+                posted = r.status == 200
+            settled = await settle(session, homeport, base + "/runs", run)
+            async with session.get(base + "/messages", headers=HEADERS) as r:
+                shown = len((await r.json()).get("data", []))
+            listed = shown == min(2 * ((turns - 1) % TURNS_PER_THREAD + 1), 20)
+            if posted and listed and settled.get("status") == "completed":
                 latencies.append(time.perf_counter() - t0)
             else:
                 errors += 1
@@ -154,7 +205,9 @@ async def measure(
                 s, homeport + "/threads/runs", run_body(assistant, True), True, n, c
             ),
             "run_poll": lambda s, n, c: poll_batch(s, homeport, run_body(assistant, False), n, c),
+            "turn": lambda s, n, c: turn_batch(s, homeport, assistant, n, c),
         }
+        timers = {n: timers[n] for n in SCENARIOS if n == "direct_stream" or n in args.scenarios}
         for concurrency in [int(c) for c in args.concurrency.split(",")]:
             results: dict[str, tuple[list[float], int, float, float, float]] = {}
             for name, timer in timers.items():  # warm-up: connections, caches, model route
@@ -275,6 +328,12 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--scenarios",
+        type=lambda text: text.split(","),
+        default=list(SCENARIOS),
+        help=f"which of {','.join(SCENARIOS)} (direct_stream always runs: the baseline)",
+    )
     parser.add_argument("--postgres-url", help="an empty PostgreSQL database to use")
     parser.add_argument("--workers", type=int, default=1, help="API processes homeport serves")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))

@@ -5,6 +5,7 @@ Built by ``create_app`` or the CLI, never at import time.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     # Verified API keys and when the check expires (monotonic seconds).
     key_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    # Lookups of keys in progress, shared by the requests that carry the same key meanwhile.
+    key_checks: dict[str, asyncio.Future[Principal | None]] = field(default_factory=dict)
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

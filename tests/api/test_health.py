@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+
 import httpx
 import openai
 import pytest
+from sqlalchemy.orm import Session
 
+from homeport.store import keys
 from tests.support.servers import HomeportServer
 from tests.support.spec import validate
 
@@ -60,3 +65,47 @@ def test_unknown_route_is_openai_404(homeport: HomeportServer) -> None:
     response = httpx.get(homeport.base_url + "/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "Invalid URL (GET /v1/nothing-here)"
+
+
+def _hold_sqlite_write_lock(homeport: HomeportServer) -> sqlite3.Connection | None:
+    """On SQLite, another connection holding the write lock (as a busy writer does)."""
+    url = homeport.settings.database_url
+    if not url.startswith("sqlite"):
+        return None
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+def test_lapsed_key_is_looked_up_once_for_concurrent_requests_without_the_write_lock(
+    homeport: HomeportServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a key's cached check lapses, the requests that carry it meanwhile share one lookup,
+    and neither it nor the reads take SQLite's write lock: a busy writer delays none of them
+    (before, each request looked the key up in a write transaction of its own, and each waited
+    for the writer, then for the others, in SQLite's busy handler)."""
+    lookups: list[str] = []
+    real = keys.verify
+
+    def counted(session: Session, secret: str) -> keys.Principal | None:
+        lookups.append(secret)
+        return real(session, secret)
+
+    monkeypatch.setattr(keys, "verify", counted)
+    homeport.services.key_cache.clear()
+    lock = _hold_sqlite_write_lock(homeport)
+
+    async def sixteen() -> list[int]:
+        async with homeport.async_client() as client:
+            pages = [client.beta.assistants.list() for _ in range(16)]
+            # A guard against a hang, not a timing: a lookup that waited for the write lock
+            # would sit in the busy handler for its whole 30 seconds.
+            return [len(page.data) for page in await asyncio.wait_for(asyncio.gather(*pages), 10)]
+
+    try:
+        assert asyncio.run(sixteen()) == [0] * 16
+    finally:
+        if lock is not None:
+            lock.rollback()
+            lock.close()
+    assert lookups == [homeport.api_key]

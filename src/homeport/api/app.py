@@ -16,12 +16,14 @@ from homeport.config import Settings
 from homeport.services import Services
 from homeport.store.bootstrap import prepare_database
 
-# Every OpenAI surface is one module with a ``router``; they are all served under /v1.
+# Every OpenAI surface is one module with a ``router``; they are all served under /v1. A request
+# is matched against the routers in this order, one route at a time: the Assistants loop's
+# (runs, messages, threads) go first.
 API_MODULES: list[str] = [
-    "homeport.api.assistants",
     "homeport.api.runs",  # before threads: POST /threads/runs is not /threads/{thread_id}
-    "homeport.api.threads",
     "homeport.api.messages",
+    "homeport.api.threads",
+    "homeport.api.assistants",
     "homeport.api.responses",
     "homeport.api.conversations",
     "homeport.api.files",

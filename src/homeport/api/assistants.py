@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends
+from sqlalchemy.orm import Session
 
-from homeport.api.deps import ObjectIdentityDep, ProjectDep, ServicesDep, SessionDep
+from homeport.api.deps import ObjectIdentityDep, ProjectDep, ServicesDep
 from homeport.api.json import JSONResponse
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
 from homeport.api.tool_resources import checked_resources, vector_store_maker
+from homeport.api.transactions import reads, writes
 from homeport.api.validation import reject_nul
 from homeport.api.wire.assistants import (
     CreateAssistantRequest,
@@ -24,9 +26,10 @@ router = APIRouter(tags=["Assistants"], dependencies=[Depends(reject_nul)])
 
 
 @router.post("/assistants")
+@writes
 def create_assistant(
     body: CreateAssistantRequest,
-    session: SessionDep,
+    session: Session,
     services: ServicesDep,
     project_id: ProjectDep,
     identity: ObjectIdentityDep,
@@ -53,8 +56,9 @@ def create_assistant(
 
 
 @router.get("/assistants")
+@reads
 def list_assistants(
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     page: Annotated[PageParams, Depends(page_params)],
 ) -> JSONResponse:
@@ -63,16 +67,16 @@ def list_assistants(
 
 
 @router.get("/assistants/{assistant_id}")
-def retrieve_assistant(
-    assistant_id: str, session: SessionDep, project_id: ProjectDep
-) -> JSONResponse:
+@reads
+def retrieve_assistant(assistant_id: str, session: Session, project_id: ProjectDep) -> JSONResponse:
     agent = agents.get_agent(session, project_id=project_id, agent_id=assistant_id)
     return JSONResponse(render_assistant(agent))
 
 
 @router.post("/assistants/{assistant_id}")
+@writes
 def modify_assistant(
-    assistant_id: str, body: ModifyAssistantRequest, session: SessionDep, project_id: ProjectDep
+    assistant_id: str, body: ModifyAssistantRequest, session: Session, project_id: ProjectDep
 ) -> JSONResponse:
     agent = agents.get_agent(session, project_id=project_id, agent_id=assistant_id)
     fields = body.fields()
@@ -83,8 +87,7 @@ def modify_assistant(
 
 
 @router.delete("/assistants/{assistant_id}")
-def delete_assistant(
-    assistant_id: str, session: SessionDep, project_id: ProjectDep
-) -> JSONResponse:
+@writes
+def delete_assistant(assistant_id: str, session: Session, project_id: ProjectDep) -> JSONResponse:
     agents.delete_agent(session, project_id=project_id, agent_id=assistant_id)
     return JSONResponse(render_deleted(assistant_id, "assistant"))

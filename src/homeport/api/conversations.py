@@ -16,9 +16,10 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from homeport.api.deps import ObjectIdentityDep, ProjectDep, SessionDep
+from homeport.api.deps import ObjectIdentityDep, ProjectDep
 from homeport.api.json import JSONResponse
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
+from homeport.api.transactions import reads, writes
 from homeport.api.wire.common import render_deleted
 from homeport.api.wire.conversations import (
     CreateConversationRequest,
@@ -88,8 +89,9 @@ def add_items(
 
 
 @router.post("/conversations")
+@writes
 def create_conversation(
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     identity: ObjectIdentityDep,
     body: CreateConversationRequest | None = None,
@@ -114,17 +116,19 @@ def create_conversation(
 
 
 @router.get("/conversations/{conversation_id}")
+@reads
 def retrieve_conversation(
-    conversation_id: str, session: SessionDep, project_id: ProjectDep
+    conversation_id: str, session: Session, project_id: ProjectDep
 ) -> JSONResponse:
     return JSONResponse(render_conversation(_conversation(session, project_id, conversation_id)))
 
 
 @router.post("/conversations/{conversation_id}")
+@writes
 def update_conversation(
     conversation_id: str,
     body: UpdateConversationRequest,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
 ) -> JSONResponse:
     conversation = _conversation(session, project_id, conversation_id)
@@ -135,8 +139,9 @@ def update_conversation(
 
 
 @router.delete("/conversations/{conversation_id}")
+@writes
 def delete_conversation(
-    conversation_id: str, session: SessionDep, project_id: ProjectDep
+    conversation_id: str, session: Session, project_id: ProjectDep
 ) -> JSONResponse:
     conversations.delete_conversation(
         session, project_id=project_id, conversation_id=conversation_id, noun=NOUN
@@ -145,9 +150,10 @@ def delete_conversation(
 
 
 @router.get("/conversations/{conversation_id}/items")
+@reads
 def list_items(
     conversation_id: str,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     include: IncludeDep,
     params: Annotated[PageParams, Depends(page_params)],
@@ -161,10 +167,11 @@ def list_items(
 
 
 @router.post("/conversations/{conversation_id}/items")
+@writes
 def create_items(
     conversation_id: str,
     body: CreateItemsRequest,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     include: IncludeDep,
 ) -> JSONResponse:
@@ -189,10 +196,11 @@ def _item(session: Session, project_id: str, conversation_id: str, item_id: str)
 
 
 @router.get("/conversations/{conversation_id}/items/{item_id}")
+@reads
 def retrieve_item(
     conversation_id: str,
     item_id: str,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     include: IncludeDep,
 ) -> JSONResponse:
@@ -202,8 +210,9 @@ def retrieve_item(
 
 
 @router.delete("/conversations/{conversation_id}/items/{item_id}")
+@writes
 def delete_item(
-    conversation_id: str, item_id: str, session: SessionDep, project_id: ProjectDep
+    conversation_id: str, item_id: str, session: Session, project_id: ProjectDep
 ) -> JSONResponse:
     conversation = _conversation(session, project_id, conversation_id)
     item = _item(session, project_id, conversation_id, item_id)

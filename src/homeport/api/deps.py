@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from homeport.errors import InvalidRequest, PermissionDenied, Unauthorized
 from homeport.services import Services
@@ -50,24 +50,32 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def _verify(services: Services, secret: str) -> Principal | None:
-    with services.db.session() as session:
-        return keys.verify(session, secret)
-
-
 async def get_principal(request: Request, services: ServicesDep) -> Principal:
-    """Verify the bearer key; results are cached a few seconds so hot paths skip the lookup."""
+    """Verify the bearer key. A key found valid is trusted for ``KEY_CACHE_SECONDS``, so hot
+    paths skip the lookup; when that lapses, the requests that arrive meanwhile share one
+    lookup (on the engine's reader threads: on SQLite it takes no lock)."""
     secret = _bearer(request)
     cached = services.key_cache.get(secret)
     if cached is not None and cached[1] > time.monotonic():
-        principal = cached[0]
+        principal: Principal | None = cached[0]
     else:
-        verified = await run_in_threadpool(_verify, services, secret)
-        if verified is None:
-            raise Unauthorized(f"Incorrect API key provided: {secret[:6]}...{secret[-4:]}.")
-        principal = verified
-        services.key_cache[secret] = (principal, time.monotonic() + KEY_CACHE_SECONDS)
+        pending = services.key_checks.get(secret)
+        if pending is None:
+            pending = services.key_checks[secret] = asyncio.ensure_future(_lookup(services, secret))
+            pending.add_done_callback(lambda _: services.key_checks.pop(secret, None))
+        principal = await asyncio.shield(pending)  # one caller leaving cancels no one else's
+    if principal is None:
+        raise Unauthorized(f"Incorrect API key provided: {secret[:6]}...{secret[-4:]}.")
     request.state.project_id = principal.project_id
+    return principal
+
+
+async def _lookup(services: Services, secret: str) -> Principal | None:
+    engine = services.engine
+    assert engine is not None, "the API serves with a run engine"
+    principal = await engine.read_session(lambda session: keys.verify(session, secret))
+    if principal is not None:
+        services.key_cache[secret] = (principal, time.monotonic() + KEY_CACHE_SECONDS)
     return principal
 
 

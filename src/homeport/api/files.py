@@ -11,11 +11,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from homeport.api.deps import ObjectIdentityDep, ProjectDep, ServicesDep, SessionDep
 from homeport.api.json import JSONResponse
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
+from homeport.api.transactions import reads
 from homeport.api.wire.common import render_deleted
 from homeport.api.wire.knowledge import render_file
 from homeport.errors import InvalidRequest
@@ -72,8 +74,9 @@ async def upload_file(
 
 
 @router.get("/files")
+@reads
 def list_files(
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     page: Annotated[PageParams, Depends(page_params)],
     purpose: str | None = None,
@@ -83,7 +86,8 @@ def list_files(
 
 
 @router.get("/files/{file_id}")
-def retrieve_file(file_id: str, session: SessionDep, project_id: ProjectDep) -> JSONResponse:
+@reads
+def retrieve_file(file_id: str, session: Session, project_id: ProjectDep) -> JSONResponse:
     return JSONResponse(render_file(files.get_file(session, project_id, file_id)))
 
 

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from homeport.api.deps import ObjectIdentityDep, ProjectDep, SessionDep
+from homeport.api.deps import ObjectIdentityDep, ProjectDep
 from homeport.api.json import JSONResponse
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
 from homeport.api.tool_resources import check_files
+from homeport.api.transactions import reads, writes
 from homeport.api.validation import reject_nul
 from homeport.api.wire.common import render_deleted
 from homeport.api.wire.messages import (
@@ -90,10 +91,11 @@ def ensure_thread_idle(
 
 
 @router.post("/threads/{thread_id}/messages")
+@writes
 def create_message(
     thread_id: str,
     body: CreateMessageRequest,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     identity: ObjectIdentityDep,
 ) -> JSONResponse:
@@ -111,9 +113,10 @@ def create_message(
 
 
 @router.get("/threads/{thread_id}/messages")
+@reads
 def list_messages(
     thread_id: str,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     page: Annotated[PageParams, Depends(page_params)],
     run_id: str | None = None,
@@ -125,8 +128,9 @@ def list_messages(
 
 
 @router.get("/threads/{thread_id}/messages/{message_id}")
+@reads
 def retrieve_message(
-    thread_id: str, message_id: str, session: SessionDep, project_id: ProjectDep
+    thread_id: str, message_id: str, session: Session, project_id: ProjectDep
 ) -> JSONResponse:
     conversations.get_conversation(session, project_id=project_id, conversation_id=thread_id)
     item = items.get_message(
@@ -136,11 +140,12 @@ def retrieve_message(
 
 
 @router.post("/threads/{thread_id}/messages/{message_id}")
+@writes
 def modify_message(
     thread_id: str,
     message_id: str,
     body: ModifyMessageRequest,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
 ) -> JSONResponse:
     conversations.get_conversation(session, project_id=project_id, conversation_id=thread_id)
@@ -153,8 +158,9 @@ def modify_message(
 
 
 @router.delete("/threads/{thread_id}/messages/{message_id}")
+@writes
 def delete_message(
-    thread_id: str, message_id: str, session: SessionDep, project_id: ProjectDep
+    thread_id: str, message_id: str, session: Session, project_id: ProjectDep
 ) -> JSONResponse:
     conversations.get_conversation(session, project_id=project_id, conversation_id=thread_id)
     items.delete_message(

@@ -1,7 +1,9 @@
 """OpenAI cursor pagination: ``limit`` 1-100, ``order``, ``after`` / ``before`` object IDs.
 
 Rows are ordered by (created_at, seq): imported objects keep their original timestamps and still
-page in a stable order.
+page in a stable order. A page is read with Core and its rows handed back as detached model
+instances (the renderers only read columns): loading them through the session's identity map
+cost more than the query.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Query
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from homeport.errors import InvalidRequest
+from homeport.store.repos.detached import detached
 
 T = TypeVar("T")
 
@@ -27,7 +30,7 @@ class PageParams:
     before: str | None = None
 
 
-def page_params(
+async def page_params(  # async: FastAPI would run a plain function on a thread
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
     after: str | None = None,
@@ -64,7 +67,9 @@ def paginate(
     keys = (model.created_at, model.seq)
     if not ascending:
         keys = (model.created_at.desc(), model.seq.desc())
-    rows = list(session.scalars(stmt.order_by(*keys).limit(params.limit + 1)))
+    found = session.connection().execute(stmt.order_by(*keys).limit(params.limit + 1))
+    mapped = inspect(model).mapper.class_
+    rows = [detached(mapped, row._asdict()) for row in found]
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
     if reverse:

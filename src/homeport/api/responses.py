@@ -17,10 +17,12 @@ import orjson
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
-from homeport.api.deps import ProjectDep, ServicesDep, SessionDep
+from homeport.api.deps import ProjectDep, ServicesDep
 from homeport.api.json import JSONResponse
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
+from homeport.api.transactions import reads
 from homeport.api.wire.response_items import (
     IncludeDep,
     ItemReference,
@@ -299,9 +301,10 @@ async def delete_response(
 
 
 @router.get("/responses/{response_id}/input_items")
+@reads
 def list_input_items(
     response_id: str,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     include: IncludeDep,
     params: Annotated[PageParams, Depends(page_params)],

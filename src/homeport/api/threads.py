@@ -8,10 +8,11 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks, Depends
 from sqlalchemy.orm import Session
 
-from homeport.api.deps import ObjectIdentityDep, ProjectDep, ServicesDep, SessionDep
+from homeport.api.deps import ObjectIdentityDep, ProjectDep, ServicesDep
 from homeport.api.json import JSONResponse
 from homeport.api.messages import insert_message
 from homeport.api.tool_resources import checked_resources, vector_store_maker
+from homeport.api.transactions import reads, writes
 from homeport.api.validation import reject_nul
 from homeport.api.wire.common import VectorStoreMaker, render_deleted
 from homeport.api.wire.threads import CreateThreadRequest, ModifyThreadRequest, render_thread
@@ -64,8 +65,9 @@ def new_thread(
 
 
 @router.post("/threads")
+@writes
 def create_thread(
-    session: SessionDep,
+    session: Session,
     services: ServicesDep,
     project_id: ProjectDep,
     identity: ObjectIdentityDep,
@@ -86,7 +88,8 @@ def create_thread(
 
 
 @router.get("/threads/{thread_id}")
-def retrieve_thread(thread_id: str, session: SessionDep, project_id: ProjectDep) -> JSONResponse:
+@reads
+def retrieve_thread(thread_id: str, session: Session, project_id: ProjectDep) -> JSONResponse:
     thread = conversations.get_conversation(
         session, project_id=project_id, conversation_id=thread_id
     )
@@ -94,8 +97,9 @@ def retrieve_thread(thread_id: str, session: SessionDep, project_id: ProjectDep)
 
 
 @router.post("/threads/{thread_id}")
+@writes
 def modify_thread(
-    thread_id: str, body: ModifyThreadRequest, session: SessionDep, project_id: ProjectDep
+    thread_id: str, body: ModifyThreadRequest, session: Session, project_id: ProjectDep
 ) -> JSONResponse:
     thread = conversations.get_conversation(
         session, project_id=project_id, conversation_id=thread_id
@@ -113,6 +117,7 @@ def modify_thread(
 
 
 @router.delete("/threads/{thread_id}")
-def delete_thread(thread_id: str, session: SessionDep, project_id: ProjectDep) -> JSONResponse:
+@writes
+def delete_thread(thread_id: str, session: Session, project_id: ProjectDep) -> JSONResponse:
     conversations.delete_conversation(session, project_id=project_id, conversation_id=thread_id)
     return JSONResponse(render_deleted(thread_id, "thread"))

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 from homeport.api.deps import ObjectIdentityDep, ProjectDep, ServicesDep, SessionDep
 from homeport.api.json import JSONResponse
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
+from homeport.api.transactions import reads, writes
 from homeport.api.wire.common import render_deleted
 from homeport.api.wire.knowledge import (
     CreateVectorStoreFileBatchRequest,
@@ -111,8 +112,9 @@ def create_vector_store(
 
 
 @router.get("/vector_stores")
+@reads
 def list_vector_stores(
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     page: Annotated[PageParams, Depends(page_params)],
 ) -> JSONResponse:
@@ -123,17 +125,19 @@ def list_vector_stores(
 
 
 @router.get("/vector_stores/{vector_store_id}")
+@reads
 def retrieve_vector_store(
-    vector_store_id: str, session: SessionDep, project_id: ProjectDep
+    vector_store_id: str, session: Session, project_id: ProjectDep
 ) -> JSONResponse:
     return _respond_store(session, stores.get_store(session, project_id, vector_store_id))
 
 
 @router.post("/vector_stores/{vector_store_id}")
+@writes
 def modify_vector_store(
     vector_store_id: str,
     body: UpdateVectorStoreRequest,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
 ) -> JSONResponse:
     sent = body.model_fields_set
@@ -152,8 +156,9 @@ def modify_vector_store(
 
 
 @router.delete("/vector_stores/{vector_store_id}")
+@writes
 def delete_vector_store(
-    vector_store_id: str, session: SessionDep, project_id: ProjectDep
+    vector_store_id: str, session: Session, project_id: ProjectDep
 ) -> JSONResponse:
     stores.delete_store(session, stores.get_store(session, project_id, vector_store_id))
     return JSONResponse(render_deleted(vector_store_id, "vector_store"))
@@ -233,9 +238,10 @@ def create_vector_store_file(
 
 
 @router.get("/vector_stores/{vector_store_id}/files")
+@reads
 def list_vector_store_files(
     vector_store_id: str,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     page: Annotated[PageParams, Depends(page_params)],
     filter: FileStatus | None = None,
@@ -245,11 +251,12 @@ def list_vector_store_files(
 
 
 @router.get("/vector_stores/{vector_store_id}/files/{file_id}")
+@reads
 def retrieve_vector_store_file(
     vector_store_id: str,
     file_id: str,
     services: ServicesDep,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
 ) -> JSONResponse:
     store = stores.get_store(session, project_id, vector_store_id)
@@ -258,11 +265,12 @@ def retrieve_vector_store_file(
 
 
 @router.post("/vector_stores/{vector_store_id}/files/{file_id}")
+@writes
 def update_vector_store_file(
     vector_store_id: str,
     file_id: str,
     body: UpdateVectorStoreFileRequest,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
 ) -> JSONResponse:
     store = stores.get_store(session, project_id, vector_store_id)
@@ -273,8 +281,9 @@ def update_vector_store_file(
 
 
 @router.delete("/vector_stores/{vector_store_id}/files/{file_id}")
+@writes
 def delete_vector_store_file(
-    vector_store_id: str, file_id: str, session: SessionDep, project_id: ProjectDep
+    vector_store_id: str, file_id: str, session: Session, project_id: ProjectDep
 ) -> JSONResponse:
     stores.remove_file(session, stores.get_store(session, project_id, vector_store_id), file_id)
     return JSONResponse(render_deleted(file_id, "vector_store.file"))
@@ -329,11 +338,12 @@ def create_file_batch(
 
 
 @router.get("/vector_stores/{vector_store_id}/file_batches/{batch_id}")
+@reads
 def retrieve_file_batch(
     vector_store_id: str,
     batch_id: str,
     services: ServicesDep,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
 ) -> JSONResponse:
     store = stores.get_store(session, project_id, vector_store_id)
@@ -342,11 +352,12 @@ def retrieve_file_batch(
 
 
 @router.post("/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel")
+@writes
 def cancel_file_batch(
     vector_store_id: str,
     batch_id: str,
     services: ServicesDep,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
 ) -> JSONResponse:
     store = stores.get_store(session, project_id, vector_store_id)
@@ -356,10 +367,11 @@ def cancel_file_batch(
 
 
 @router.get("/vector_stores/{vector_store_id}/file_batches/{batch_id}/files")
+@reads
 def list_file_batch_files(
     vector_store_id: str,
     batch_id: str,
-    session: SessionDep,
+    session: Session,
     project_id: ProjectDep,
     page: Annotated[PageParams, Depends(page_params)],
     filter: FileStatus | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from homeport.errors import not_found
@@ -45,17 +45,22 @@ def create_conversation(
     return detached(Conversation, row)
 
 
+_BY_ID = select(_TABLE).where(
+    _TABLE.c.id == bindparam("p_id"), _TABLE.c.project_id == bindparam("p_project")
+)
+"""Built once: most thread, message and run requests look their thread up first (a Core read:
+no statement to build, no identity map or instance state to set up)."""
+
+
 def get_conversation(
     session: Session, *, project_id: str, conversation_id: str, noun: str = "thread"
 ) -> Conversation:
-    conversation = session.scalar(
-        select(Conversation).where(
-            Conversation.id == conversation_id, Conversation.project_id == project_id
-        )
-    )
-    if conversation is None:
+    """The project's thread or conversation (detached), or 404 in the caller's words."""
+    found = session.connection().execute(_BY_ID, {"p_id": conversation_id, "p_project": project_id})
+    row = found.mappings().first()
+    if row is None:
         raise not_found(noun, conversation_id)
-    return conversation
+    return detached(Conversation, dict(row))
 
 
 def update_conversation(
@@ -66,11 +71,15 @@ def update_conversation(
     tool_resources: Mapping[str, Any] | None = None,
 ) -> Conversation:
     """Replace metadata and/or tool resources (``None`` leaves a field as it is)."""
+    values: dict[str, Any] = {}
     if metadata is not None:
-        conversation.metadata_ = dict(metadata)
+        conversation.metadata_ = values["metadata"] = dict(metadata)
     if tool_resources is not None:
-        conversation.tool_resources = dict(tool_resources)
-    session.flush()
+        conversation.tool_resources = values["tool_resources"] = dict(tool_resources)
+    if values:
+        session.connection().execute(
+            update(_TABLE).where(_TABLE.c.id == conversation.id).values(values)
+        )
     return conversation
 
 
