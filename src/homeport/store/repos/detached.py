@@ -1,13 +1,17 @@
-"""Rows written with Core statements, handed back as ORM instances.
+"""Rows read or written with Core statements, handed back as ORM instances.
 
-Hot paths (a run's thread and messages are made on every create-thread-and-run) insert with a
-statement built once instead of going through the session's unit of work; the renderers still
-read model instances, so the row comes back as a detached one.
+Hot paths (a run's thread and messages are made on every create-thread-and-run; pages of
+messages are read on every list) go around the session's unit of work and identity map; the
+renderers still read model instances, so each row comes back as a detached one. Its values go
+straight into the instance's ``__dict__``, as the ORM's own loader puts them: the model's
+constructor would fire an attribute event for every column (a third of a message list's time).
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
+
+from sqlalchemy.orm.attributes import manager_of_class
 
 M = TypeVar("M")
 
@@ -15,4 +19,8 @@ M = TypeVar("M")
 def detached(model: type[M], row: dict[str, Any]) -> M:
     """``row`` (keyed by column name) as a detached instance of ``model``; the ``metadata``
     column is the ``metadata_`` attribute."""
-    return model(**{"metadata_" if key == "metadata" else key: v for key, v in row.items()})
+    instance: M = manager_of_class(model).new_instance()
+    values = instance.__dict__
+    for key, value in row.items():
+        values["metadata_" if key == "metadata" else key] = value
+    return instance
