@@ -4,6 +4,7 @@ is refused once per change while the previous context stays in force."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,35 @@ def test_a_renewed_ca_file_is_taken(files: TlsFiles) -> None:
     assert len(after.get_ca_certs()) == len(before.get_ca_certs())  # replaced, not added
     assert after.get_ca_certs() != before.get_ca_certs()
     assert heard == ["loaded"]
+
+
+def test_a_rewrite_in_place_with_the_same_size_and_time_is_taken(files: TlsFiles) -> None:
+    """A file rewritten in place, same size, within the same modification-time tick: its
+    inode, size and time say nothing changed; its content does."""
+    heard: list[Reload] = []
+    tls = ClientTls(files, heard.append)
+    before = tls.current()
+    assert files.ca_file is not None
+    old = files.ca_file.stat()
+    renewed = trustme.CA().cert_pem.bytes()
+    assert len(renewed) == old.st_size
+    files.ca_file.write_bytes(renewed)
+    os.utime(files.ca_file, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert files.ca_file.stat().st_ino == old.st_ino
+    after = tls.current()
+    assert after is not before
+    assert after.get_ca_certs() != before.get_ca_certs()
+    assert heard == ["loaded"]
+
+
+def test_files_put_back_unchanged_reload_nothing(files: TlsFiles) -> None:
+    heard: list[Reload] = []
+    tls = ClientTls(files, heard.append)
+    before = tls.current()
+    assert files.ca_file is not None
+    put(files.ca_file, files.ca_file.read_bytes())  # a new inode and time, the same content
+    assert tls.current() is before
+    assert heard == []
 
 
 def test_files_that_cannot_be_used_leave_the_previous_context_until_they_can(

@@ -6,8 +6,10 @@ the same file). The files are read when the settings load: one that cannot be us
 error naming the setting, not a failed request later. There is no switch to skip verification.
 
 Renewed files are taken without a restart (short-lived client certificates, a rotated CA): a
-:class:`ClientTls` looks at its files' inode, size and modification time when a new connection
-is made, at most once every ``CHECK_SECONDS``, and re-reads them when any changed. New files
+:class:`ClientTls` reads its files when a new connection is made, at most once every
+``CHECK_SECONDS``, and loads them again when any one's content changed (a digest of each: a
+rewrite in place that keeps the size and lands in the same modification-time tick is still
+seen, and a file put back unchanged reloads nothing). New files
 that cannot be used (half-written, a key that is not the certificate's) leave the previous
 context in force: warned about once per change, and tried again at every check until they load.
 Open connections keep their session; new connections take the context in force.
@@ -15,8 +17,8 @@ Open connections keep their session; new connections take the context in force.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
 import ssl
 import threading
 import time
@@ -33,7 +35,7 @@ CHECK_SECONDS = 1.0
 """How often, at most, the files are looked at (read when a :class:`ClientTls` is made)."""
 
 Reload = Literal["loaded", "rejected"]
-_Stamp = tuple[tuple[int, int, int, int] | None, ...]
+_Stamp = tuple[bytes | None, ...]
 
 
 class TlsFiles(NamedTuple):
@@ -44,14 +46,15 @@ class TlsFiles(NamedTuple):
     client_key_file: Path | None = None
 
     def stamp(self) -> _Stamp:
-        """What tells a changed file: device, inode, size and modification time (None: gone)."""
-        stamps: list[tuple[int, int, int, int] | None] = []
+        """What tells a changed file: a digest of its content (None: gone or unreadable). The
+        files are a few kilobytes of PEM, read at most once a check interval."""
+        stamps: list[bytes | None] = []
         for path in self:
             try:
-                found = os.stat(path) if path is not None else None
+                found = hashlib.blake2b(path.read_bytes()).digest() if path is not None else None
             except OSError:
                 found = None
-            stamps.append(found and (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns))
+            stamps.append(found)
         return tuple(stamps)
 
 
