@@ -684,6 +684,45 @@ def test_the_shadow_worker_trusts_the_candidates_ca_file(
     run(test)
 
 
+def test_the_shadow_workers_refused_tls_files_are_counted_by_the_proxy(
+    start_gateway: GatewayFactory, ca: trustme.CA, ca_file: Path, system_roots: None
+) -> None:
+    """The shadow worker follows its own TLS files; a change it refuses is reported up to the
+    proxy, whose ``tls_reloads_total`` counts it (before, only the worker's log said so). The
+    candidate closes each connection after one answer, so each copy makes a new one."""
+
+    async def test() -> None:
+        async with RawServer(answer_ok, tls_server(ca, "127.0.0.1")) as server:
+            candidate = {"base_url": server.url, "api_key": "hp-gateway", "ca_file": ca_file}
+            gateway = start_gateway(mode="shadow", homeport=candidate)
+            metrics = gateway.gateway.metrics.registry
+
+            def rejected() -> float | None:
+                labels = {"side": "homeport", "outcome": "rejected"}
+                return metrics.get_sample_value("homeport_gateway_tls_reloads_total", labels)
+
+            client = openai.AsyncOpenAI(base_url=gateway.base_url, api_key="sk", max_retries=0)
+            ask = {"model": "scripted", "messages": [{"role": "user", "content": "Say hello."}]}
+            await client.chat.completions.create(**ask)
+            for _ in range(100):  # the first copy, made with the files as they were
+                if server.connections == 1:
+                    break
+                await asyncio.sleep(0.05)
+            (ca_file.parent / "renewed.tmp").write_text("not a certificate\n")
+            (ca_file.parent / "renewed.tmp").replace(ca_file)
+            await asyncio.sleep(homeport.tls.CHECK_SECONDS)  # the worker looks again after it
+            await client.chat.completions.create(**ask)
+            for _ in range(100):  # the report goes up every 50 ms
+                if rejected() == 1:
+                    break
+                await asyncio.sleep(0.05)
+            await client.close()
+            assert rejected() == 1
+            assert server.connections == 2  # the second copy, with the previous files
+
+    run(test)
+
+
 def test_a_renewed_client_certificate_is_taken_without_restart(
     start_gateway: GatewayFactory,
     ca: trustme.CA,

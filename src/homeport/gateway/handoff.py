@@ -11,18 +11,21 @@ Up (worker -> proxy, the worker's stdout): one JSON array per line, the observat
 turns into its Prometheus metrics and side-stats windows (the worker has no registry of its own):
 ``["o", route, status, seconds, ttft, input_tokens, output_tokens]`` a candidate's answer,
 ``["d", reason, n]`` copies dropped, ``["w", "", n]`` pairs written, ``["l", reason, n]`` pairs
-lost, ``["f", "", n]`` fallback reads of the managed side, ``["q", depth]`` the queue depth.
+lost, ``["f", "", n]`` fallback reads of the managed side, ``["t", "side/outcome", n]`` renewed
+TLS files taken or refused by the worker's connections, ``["q", depth]`` the queue depth.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
 
 from homeport.gateway.metrics import GatewayMetrics
 from homeport.gateway.seams import CapturedRequest, CapturedResponse, Headers, Role, Upstream
+from homeport.tls import Reload
 
 _LENGTHS = struct.Struct("!III")
 HEADER_SIZE = _LENGTHS.size
@@ -176,6 +179,11 @@ class Reports:
     def fallback_read(self) -> None:
         self._count("f", "", 1)
 
+    def tls_reload(self, side: Upstream) -> Callable[[Reload], None]:
+        """Counts a side's renewed TLS files taken or refused in the worker (its sides'
+        ``on_tls_reload``), for the proxy's ``tls_reloads_total``."""
+        return lambda outcome: self._count("t", f"{side.value}/{outcome}", 1)
+
     def depth(self, depth: int) -> None:
         self._depth = depth
 
@@ -215,3 +223,6 @@ def apply(metrics: GatewayMetrics, line: bytes) -> None:
         metrics.pairs_dropped.labels(values[0]).inc(values[1])
     elif kind == "f":
         metrics.shadow_fallback_reads.inc(values[1])
+    elif kind == "t":
+        side, outcome = values[0].split("/")
+        metrics.tls_reloads.labels(side, outcome).inc(values[1])

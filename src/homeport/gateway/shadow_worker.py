@@ -66,8 +66,9 @@ async def serve() -> None:
     reports = Reports()
     maps = ReplayMaps(db, config.name, config.shadow.replay_ttl_seconds)
     pairs = PairQueue(load_sink(config.shadow, db, config.name), config.shadow, reports)
-    primary = Side(Upstream.MANAGED, config.managed)  # only for fallback reads of a run's calls
-    candidate = Side(Upstream.HOMEPORT, config.homeport)
+    managed, homeport = Upstream.MANAGED, Upstream.HOMEPORT
+    primary = Side(managed, config.managed, reports.tls_reload(managed))  # fallback reads only
+    candidate = Side(homeport, config.homeport, reports.tls_reload(homeport))
     ledger = TurnLedger(db, config.name)
     dispatcher = ShadowDispatcher(
         primary, candidate, config.shadow, reports, pairs, maps, TurnOrder(ledger)
