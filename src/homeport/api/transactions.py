@@ -41,7 +41,7 @@ def writes(handler: Callable[..., R]) -> Callable[..., Awaitable[R]]:
 def _on_engine_threads(handler: Callable[..., R], *, write: bool) -> Callable[..., Awaitable[R]]:
     signature = inspect.signature(handler)
     params = [p for name, p in signature.parameters.items() if name != "session"]
-    services = inspect.Parameter(_SERVICES, inspect.Parameter.KEYWORD_ONLY, annotation=ServicesDep)
+    needs = inspect.Parameter(_SERVICES, inspect.Parameter.KEYWORD_ONLY, annotation=ServicesDep)
 
     @functools.wraps(handler)
     async def endpoint(**kwargs: Any) -> R:
@@ -57,5 +57,5 @@ def _on_engine_threads(handler: Callable[..., R], *, write: bool) -> Callable[..
 
     # FastAPI reads the parameters from here, and resolves their annotations in the handler's
     # module (it unwraps ``__wrapped__`` for that).
-    endpoint.__signature__ = signature.replace(parameters=[*params, services])  # type: ignore[attr-defined]
+    endpoint.__signature__ = signature.replace(parameters=[*params, needs])  # type: ignore[attr-defined]
     return endpoint
