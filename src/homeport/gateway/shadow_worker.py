@@ -66,9 +66,10 @@ async def serve() -> None:
     reports = Reports()
     maps = ReplayMaps(db, config.name, config.shadow.replay_ttl_seconds)
     pairs = PairQueue(load_sink(config.shadow, db, config.name), config.shadow, reports)
-    managed, homeport = Upstream.MANAGED, Upstream.HOMEPORT
-    primary = Side(managed, config.managed, reports.tls_reload(managed))  # fallback reads only
-    candidate = Side(homeport, config.homeport, reports.tls_reload(homeport))
+    primary = Side(Upstream.MANAGED, config.managed)  # only for fallback reads of a run's calls
+    # In shadow mode the copies are the homeport side's only traffic: its renewed TLS files are
+    # counted from here (the managed side's by the proxy, which connects to it for every client).
+    candidate = Side(Upstream.HOMEPORT, config.homeport, reports.tls_reload(Upstream.HOMEPORT))
     ledger = TurnLedger(db, config.name)
     dispatcher = ShadowDispatcher(
         primary, candidate, config.shadow, reports, pairs, maps, TurnOrder(ledger)
