@@ -18,6 +18,7 @@ from homeport.config import ConfigError, load_settings
 from homeport.rollout.evacuate import Evacuator
 from homeport.rollout.plan import Evacuation
 from homeport.store.db import Database
+from homeport.store.migrate import upgrade
 
 
 class _Models(BaseHTTPRequestHandler):
@@ -107,9 +108,17 @@ def test_a_renewed_ca_file_is_taken_by_a_running_evacuation(
     ca_file = tmp_path / "managed-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))  # not the CA the side's certificate is from
     settings = Evacuation(
-        managed_base_url=url, homeport_base_url="http://127.0.0.1:9/v1", managed_ca_file=ca_file
+        managed_base_url=url,
+        homeport_base_url="http://127.0.0.1:9/v1",
+        managed_ca_file=ca_file,
+        settle_seconds=0,
     )
-    managed = _managed(settings, tmp_path, monkeypatch).with_options(max_retries=0)
+    monkeypatch.setenv("HOMEPORT_MANAGED_API_KEY", "sk-managed")
+    monkeypatch.setenv("HOMEPORT_GATEWAY_KEY", "hp-admin")
+    db = Database(f"sqlite:///{tmp_path / 'state.db'}")
+    upgrade(db.engine)
+    evacuator = Evacuator.from_settings(db, "default", settings)
+    managed = evacuator.chains.managed.with_options(max_retries=0)
     with pytest.raises(openai.APIConnectionError):
         managed.models.list()
     (tmp_path / "renewed.pem").write_bytes(pem.read_bytes())
@@ -117,3 +126,8 @@ def test_a_renewed_ca_file_is_taken_by_a_running_evacuation(
     assert list(managed.models.list()) == []
     ca_file.write_text("-----BEGIN CERTIFICATE-----\n")  # a broken renewal: the previous stays
     assert list(managed.models.list()) == []
+    # Counted for the audit log, where the evacuation's result goes (a command has no registry).
+    result = evacuator.run()
+    db.dispose()
+    assert result.tls_reloads == {"managed": {"loaded": 1, "rejected": 1}}
+    assert result.to_dict()["tls_reloads"] == {"managed": {"loaded": 1, "rejected": 1}}

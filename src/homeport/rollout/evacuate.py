@@ -54,6 +54,7 @@ from homeport.rollout.transcripts import (
 from homeport.store.db import Database
 from homeport.store.models.gateway import GatewayIdMap, GatewayPin
 from homeport.store.models.rollout import RolloutEvacuation
+from homeport.tls import Reload
 
 COPYING, SWITCHED, DONE, FAILED = "copying", "switched", "done", "failed"
 EVACUATED, NOT_EVACUATED = "evacuate-conversation", "evacuate-failed"
@@ -68,6 +69,9 @@ class EvacuationResult:
     failed: int  # conversations that failed in this run (they stay where they are; rerun)
     remaining: int  # evacuable conversations still not moved
     errors: dict[str, str] = field(default_factory=dict)
+    # Renewed TLS files taken or refused while it ran, by side and outcome (as the gateway's
+    # ``tls_reloads_total``: a command has no registry, so the audit log keeps them).
+    tls_reloads: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -90,8 +94,11 @@ class Evacuator:
         poll_seconds: float = 0.2,
         actor: str = "controller",
         progress: Progress | None = None,
+        tls_reloads: dict[str, dict[str, int]] | None = None,
     ) -> None:
+        """``tls_reloads``: filled by the clients' TLS as files are renewed (``from_settings``)."""
         self.db = db
+        self.tls_reloads = tls_reloads if tls_reloads is not None else {}
         self.rollout_id = rollout_id
         self.run_wait_seconds = run_wait_seconds
         self.settle_seconds = settle_seconds
@@ -113,6 +120,15 @@ class Evacuator:
     ) -> Evacuator:
         """Clients for both sides from ``[rollout.evacuation]`` (no request is made yet)."""
 
+        reloads: dict[str, dict[str, int]] = {}
+
+        def counted(side: str) -> Callable[[Reload], None]:
+            def count(outcome: Reload) -> None:
+                outcomes = reloads.setdefault(side, {})
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+            return count
+
         def client(side: Literal["managed", "homeport"]) -> openai.OpenAI:
             url = getattr(settings, f"{side}_base_url")
             env = getattr(settings, f"{side}_api_key_env")
@@ -127,7 +143,7 @@ class Evacuator:
                     f"setting 'rollout.evacuation.{side}_api_key_env': environment variable "
                     f"{env} is empty: export the {side} side's API key"
                 )
-            tls = settings.tls(side)
+            tls = settings.tls(side, counted(side))
             return openai.OpenAI(
                 base_url=url,
                 api_key=key,
@@ -144,6 +160,7 @@ class Evacuator:
             managed=client("managed"),
             run_wait_seconds=settings.run_wait_seconds,
             settle_seconds=settings.settle_seconds,
+            tls_reloads=reloads,
             **options,
         )
 
@@ -222,7 +239,8 @@ class Evacuator:
             except (openai.OpenAIError, RunsStillActive) as exc:
                 errors[key] = self._fail(key, self._row(key).kind, exc)
             self.progress("finish", n, len(switched))
-        return EvacuationResult(moved, len(errors), total - moved, errors)
+        reloads = {side: dict(outcomes) for side, outcomes in self.tls_reloads.items()}
+        return EvacuationResult(moved, len(errors), total - moved, errors, reloads)
 
     def _copy_and_switch(self, key: str, kind: str) -> None:
         if kind == ChainTranscript.kind:

@@ -21,12 +21,13 @@ It lives in ``homeport.toml`` under ``[rollout]``::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from homeport.tls import ClientTls, client_tls
+from homeport.tls import ClientTls, Reload, client_tls
 
 SHADOW = "shadow"
 
@@ -114,14 +115,18 @@ class Evacuation(BaseModel):
                 raise ValueError(f"{side}_{exc}") from None
         return self
 
-    def tls(self, side: Literal["managed", "homeport"]) -> ClientTls | None:
+    def tls(
+        self,
+        side: Literal["managed", "homeport"],
+        on_reload: Callable[[Reload], None] | None = None,
+    ) -> ClientTls | None:
         """The side's TLS, following its files, when any of them is set (else the SDK's
-        default)."""
+        default); ``on_reload`` hears of renewed files taken or refused."""
         url = getattr(self, f"{side}_base_url")
-        files = [getattr(self, f"{side}_{name}") for name in TLS_FILES]
-        if url is None or not any(files):
+        ca, cert, key = (getattr(self, f"{side}_{name}") for name in TLS_FILES)
+        if url is None or not (ca or cert or key):
             return None
-        return client_tls(url, *files)
+        return client_tls(url, ca, cert, key, on_reload=on_reload)
 
 
 def _step(value: Any) -> Any:
