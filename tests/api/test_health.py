@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import httpx
 import openai
 import pytest
+import sqlean
 from sqlalchemy.orm import Session
 
 from homeport.store import keys
@@ -67,12 +67,14 @@ def test_unknown_route_is_openai_404(homeport: HomeportServer) -> None:
     assert response.json()["error"]["message"] == "Invalid URL (GET /v1/nothing-here)"
 
 
-def _hold_sqlite_write_lock(homeport: HomeportServer) -> sqlite3.Connection | None:
-    """On SQLite, another connection holding the write lock (as a busy writer does)."""
+def _hold_sqlite_write_lock(homeport: HomeportServer) -> sqlean.Connection | None:
+    """On SQLite, another connection holding the write lock (as a busy writer does). Through
+    the same SQLite library as homeport's: two builds in one process do not share their POSIX
+    lock bookkeeping, and closing one's file would drop the other's locks."""
     url = homeport.settings.database_url
     if not url.startswith("sqlite"):
         return None
-    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    conn = sqlean.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
     return conn
 
