@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, delete, select, update
+from sqlalchemy import Select, Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from homeport.errors import not_found
 from homeport.store.models import Agent, now
-from homeport.store.repos.detached import detached
+from homeport.store.repos.detached import by_project_id, find_detached
 from homeport.store.repos.identity import assign_id
 
 AGENTS = cast(Table, Agent.__table__)
@@ -68,20 +68,16 @@ def create_agent(
     return agent
 
 
-_BY_ID = select(AGENTS).where(
-    AGENTS.c.id == bindparam("p_id"), AGENTS.c.project_id == bindparam("p_project")
-)
-"""Built once: run creation looks the assistant up on every request (a Core read: no identity
-map or instance state to set up)."""
+_BY_ID = by_project_id(AGENTS)
+"""Built once: run creation looks the assistant up on every request."""
 
 
 def get_agent(session: Session, *, project_id: str, agent_id: str) -> Agent:
     """The project's assistant (detached), or 404 "No assistant found with id '…'."."""
-    found = session.connection().execute(_BY_ID, {"p_id": agent_id, "p_project": project_id})
-    row = found.mappings().first()
-    if row is None:
+    agent = find_detached(session, Agent, _BY_ID, project_id, agent_id)
+    if agent is None:
         raise not_found("assistant", agent_id)
-    return detached(Agent, dict(row))
+    return agent
 
 
 def update_agent(session: Session, *, agent: Agent, fields: Mapping[str, Any]) -> Agent:

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, delete, update
 from sqlalchemy.orm import Session
 
 from homeport.errors import not_found
 from homeport.store.bulk import insert_rows
 from homeport.store.models import Conversation, now
-from homeport.store.repos.detached import detached
+from homeport.store.repos.detached import by_project_id, detached, find_detached
 from homeport.store.repos.identity import assign_id
 
 _TABLE = cast(Table, Conversation.__table__)
@@ -45,22 +45,18 @@ def create_conversation(
     return detached(Conversation, row)
 
 
-_BY_ID = select(_TABLE).where(
-    _TABLE.c.id == bindparam("p_id"), _TABLE.c.project_id == bindparam("p_project")
-)
-"""Built once: most thread, message and run requests look their thread up first (a Core read:
-no statement to build, no identity map or instance state to set up)."""
+_BY_ID = by_project_id(_TABLE)
+"""Built once: most thread, message and run requests look their thread up first."""
 
 
 def get_conversation(
     session: Session, *, project_id: str, conversation_id: str, noun: str = "thread"
 ) -> Conversation:
     """The project's thread or conversation (detached), or 404 in the caller's words."""
-    found = session.connection().execute(_BY_ID, {"p_id": conversation_id, "p_project": project_id})
-    row = found.mappings().first()
-    if row is None:
+    conversation = find_detached(session, Conversation, _BY_ID, project_id, conversation_id)
+    if conversation is None:
         raise not_found(noun, conversation_id)
-    return detached(Conversation, dict(row))
+    return conversation
 
 
 def update_conversation(

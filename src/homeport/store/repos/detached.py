@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import manager_of_class
 
 M = TypeVar("M")
@@ -24,3 +26,19 @@ def detached(model: type[M], row: dict[str, Any]) -> M:
     for key, value in row.items():
         values["metadata_" if key == "metadata" else key] = value
     return instance
+
+
+def by_project_id(table: Table) -> Select[Any]:
+    """A read of one row by ``p_id`` within project ``p_project``, to build once per table."""
+    return select(table).where(
+        table.c.id == bindparam("p_id"), table.c.project_id == bindparam("p_project")
+    )
+
+
+def find_detached(
+    session: Session, model: type[M], stmt: Select[Any], project_id: str, object_id: str
+) -> M | None:
+    """The row ``stmt`` (from ``by_project_id``) finds, detached; None if there is none."""
+    found = session.connection().execute(stmt, {"p_id": object_id, "p_project": project_id})
+    row = found.first()
+    return None if row is None else detached(model, row._asdict())
