@@ -63,9 +63,10 @@ log = logging.getLogger("homeport.gateway")
 
 _KEY_HEADER = CONVERSATION_KEY_HEADER.encode()
 _UPSTREAM = {u: (UPSTREAM_HEADER.encode(), u.value.encode()) for u in Upstream}
-_HOP = (b"connection", b"keep-alive", b"transfer-encoding")
-# Answer headers not relayed; a translated answer changes length, so its length goes too.
-_DROPPED_ANSWER_HEADERS = {False: _HOP, True: (*_HOP, b"content-length")}
+_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", UPSTREAM_HEADER.encode()})
+# Answer headers not relayed (the upstream header is the gateway's to set); a translated answer
+# changes length, so its length goes too.
+_DROPPED_ANSWER_HEADERS = {False: _HOP, True: _HOP | {b"content-length"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,11 @@ class Plan:
     moved: bool = False  # the conversation was evacuated to the managed side
     translation: Translation | None = None  # its ID map (homeport IDs <-> managed IDs)
     shadowed: bool = False  # ``after`` was created while shadowing (its copy is on its way)
+
+
+_KEYLESS = {side: Plan(side, None, None, None) for side in Upstream}
+"""The plan of a stateless request the client sent no conversation key with, per side (the
+common case, made once)."""
 
 
 def _error_body(message: str, code: str) -> bytes:
@@ -218,7 +224,7 @@ class Gateway:
             side = _new_side(state, client_key)
             return Plan(side, client_key, None, route.creates)
         side = _new_side(state, client_key)
-        return Plan(side, client_key, None, None)
+        return _KEYLESS[side] if client_key is None else Plan(side, client_key, None, None)
 
     async def _existing(self, key: str, state: RoutingState, pin_kind: str | None) -> Plan:
         known, pin = self.pins.cached(key)
@@ -318,7 +324,16 @@ class Gateway:
             )
             return
         try:
-            answer = await self._relay(response, send, plan, capture, shadowing, t0, started_at)
+            answer = await self._relay(
+                response,
+                send,
+                plan,
+                capture=capture,
+                copied=shadowing or polled or mirroring,
+                shadowing=shadowing,
+                t0=t0,
+                started_at=started_at,
+            )
         except UpstreamError as exc:  # the upstream broke off mid-answer
             log.warning("%s upstream broke off: %s", plan.side.value, exc)
             answer = None
@@ -373,21 +388,20 @@ class Gateway:
         response: Response,
         send: Connection,
         plan: Plan,
+        *,
         capture: bool,
+        copied: bool,
         shadowing: bool,
         t0: float,
         started_at: float,
     ) -> CapturedResponse | None:
         """Stream the upstream's answer to the client; pin a created object before its ID goes
-        out. Returns the captured answer (body only when ``capture``), None when it failed."""
+        out. Returns the captured answer (body only when ``capture``, headers only when
+        ``copied``: the answer goes to a shadow copy or a mirror), None when it failed."""
         status = response.status
         rewriter = plan.translation.answer() if plan.translation else None
         dropped = _DROPPED_ANSWER_HEADERS[rewriter is not None]
-        headers = [
-            (k, v)
-            for k, v in response.headers
-            if k.lower() not in dropped and k.lower() != _UPSTREAM[plan.side][0]
-        ]
+        headers = [(k, v) for k, v in response.headers if k.lower() not in dropped]
         headers.append(_UPSTREAM[plan.side])
         streamed = is_event_stream(response.header(b"content-type") or b"")
         pin_pending = plan.pin_kind is not None and 200 <= status < 300
@@ -430,7 +444,7 @@ class Gateway:
         return CapturedResponse(
             upstream=plan.side,
             status=status,
-            headers=response_headers(response.headers),
+            headers=response_headers(response.headers) if copied else (),
             body=b"".join(chunks),
             error=None,
             started_at=started_at,

@@ -32,6 +32,11 @@ class Route:
 
 
 _STATELESS = Route(Scope.STATELESS, "other")
+# The model calls' routes, made once (classified on every request).
+_CHAT = Route(Scope.STATELESS, "chat.completions")
+_CHAT_CALL = Route(Scope.STATELESS, "chat.completions", model_call=True)
+_RESPONSES = Route(Scope.CREATE, "responses", creates="response")
+_RESPONSES_CALL = Route(Scope.CREATE, "responses", creates="response", model_call=True, write=True)
 
 
 def classify(method: str, path: str) -> Route:
@@ -43,11 +48,11 @@ def classify(method: str, path: str) -> Route:
     head, n = parts[0], len(parts)
     post = method == "POST"
     if head == "chat" and parts[1:2] == ["completions"]:
-        return Route(Scope.STATELESS, "chat.completions", model_call=post and n == 2)
+        return _CHAT_CALL if post and n == 2 else _CHAT
     if head == "responses":
         if n == 1:
             # New or continuing (previous_response_id / conversation): the body decides.
-            return Route(Scope.CREATE, "responses", creates="response", model_call=post, write=post)
+            return _RESPONSES_CALL if post else _RESPONSES
         if parts[1].startswith("resp_"):
             return Route(Scope.CONVERSATION, "responses", key=parts[1], write=method != "GET")
         return Route(Scope.STATELESS, "responses")
