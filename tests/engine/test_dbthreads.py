@@ -24,7 +24,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from homeport.engine.dbthreads import ConnectionThreads
@@ -113,6 +113,43 @@ def test_a_read_then_inserts_cost_two_round_trips(
     # BEGIN + the read, then the inserts + COMMIT: one answer each
     trace = tmp_path / "libpq.trace"
     assert traced_messages(threads, read_then_write, trace, "ReadyForQuery") == 2
+
+
+@pytest.fixture
+def reader(engine: Engine) -> Iterator[ConnectionThreads]:
+    pool = ConnectionThreads(engine, 1, "test-read", reader=True)
+    yield pool
+    pool.shutdown()
+
+
+def _count_and_first(conn: Connection) -> tuple[int, str | None]:
+    count = int(conn.scalar(select(func.count()).select_from(PROBE)) or 0)
+    return count, conn.scalar(select(PROBE.c.id).order_by(PROBE.c.id).limit(1))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_reader_sends_its_statements_alone(
+    engine: Engine, threads: ConnectionThreads, reader: ConnectionThreads, tmp_path: Path
+) -> None:
+    threads.transaction(lambda conn: _put(conn, "b", "a"))
+    assert reader.transaction(_count_and_first) == (2, "a")  # committed writes are seen
+    # Two statements, each answered alone: no BEGIN and no COMMIT around them.
+    assert traced_messages(reader, _count_and_first, tmp_path / "binds.trace", "Bind") == 2
+    assert traced_messages(reader, _count_and_first, tmp_path / "rounds.trace", "Sync") == 2
+    # A writer's transaction of the same reads: BEGIN and COMMIT as well, and one more answer.
+    assert traced_messages(threads, _count_and_first, tmp_path / "writer.trace", "Bind") == 4
+    assert traced_messages(threads, _count_and_first, tmp_path / "w.trace", "Sync") == 3
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_reader_writes_nothing(
+    engine: Engine, threads: ConnectionThreads, reader: ConnectionThreads
+) -> None:
+    threads.transaction(lambda conn: _put(conn, "a"))
+    with pytest.raises(DBAPIError, match="read-only transaction"):
+        reader.transaction(lambda conn: _put(conn, "b"))
+    assert _ids(engine) == ["a"]
+    assert reader.transaction(_count_and_first) == (1, "a")  # and it goes on reading
 
 
 @pytest.fixture

@@ -15,6 +15,11 @@ rolled back, at the statement or ``COMMIT`` that collects it: still before the c
 Inserts made with ``store.bulk.insert_rows`` are held until the next statement (``defer``), and
 go together in one statement: a run's thread, message, run row and first events are one.
 
+Reader threads on PostgreSQL send no ``BEGIN`` or ``COMMIT``: each statement is its own
+transaction (their connections are read-only). Under PostgreSQL's READ COMMITTED every
+statement takes its own snapshot inside a transaction too, so a read sees what it would have
+seen, one round trip and two statements sooner.
+
 SQLite has one writer: its writer thread (``grouped``) commits the transactions queued while it
 was busy as one (each under its own savepoint: one that fails is rolled back alone), so a
 ``BEGIN IMMEDIATE`` and a ``COMMIT`` serve many runs when many are in flight; alone, a
@@ -84,7 +89,7 @@ class ConnectionThreads:
         conn = self._connection()
         try:
             with conn.begin():
-                if PIPELINE in conn.info:
+                if PIPELINE in conn.info and not self.reader:
                     return _pipelined(conn, fn)
                 return fn(conn)
         except DBAPIError as exc:
@@ -131,7 +136,7 @@ class ConnectionThreads:
             if self.reader:
                 read_only(conn)
             if conn.dialect.driver == "psycopg":
-                _pipeline(conn)
+                _pipeline(conn, reader=self.reader)
             self._local.conn = conn
             self._opened.append(conn)
         return conn
@@ -187,16 +192,20 @@ def _in_session(fn: Callable[[Session], T], conn: Connection) -> T:
         return result
 
 
-def _pipeline(conn: Connection) -> None:
+def _pipeline(conn: Connection, *, reader: bool) -> None:
     """Put a new psycopg connection in pipeline mode for good; its transactions are begun and
-    committed by ``ConnectionThreads.transaction`` (psycopg would wait for ``BEGIN``)."""
+    committed by ``ConnectionThreads.transaction`` (psycopg would wait for ``BEGIN``). A
+    reader's statements go without a transaction block, and it can write nothing."""
     driver = conn.connection.driver_connection
     assert driver is not None
+    if reader:
+        driver.execute("SET default_transaction_read_only = on")
+        driver.commit()
     driver.autocommit = True
     exits = contextlib.ExitStack()
     conn.info[PIPELINE] = exits.enter_context(driver.pipeline())
     conn.info[CLOSE] = exits
-    event.listen(conn, "after_cursor_execute", _collect)
+    event.listen(conn, "after_cursor_execute", _sync if reader else _collect)
 
 
 def _pipelined(conn: Connection, fn: Callable[[Connection], T]) -> T:
@@ -232,6 +241,13 @@ def _close(conn: Connection) -> None:
         with contextlib.suppress(Exception):  # a broken connection cannot sync
             exits.close()
     conn.close()
+
+
+def _sync(conn: Connection, *_: Any) -> None:
+    """After a reader's statement: its answer (no transaction block collects it later)."""
+    pipeline = conn.info.get(PIPELINE)
+    if pipeline is not None:
+        pipeline.sync()
 
 
 def _collect(

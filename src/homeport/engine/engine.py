@@ -56,16 +56,19 @@ class Engine:
         # SQLite takes one writer at a time: one thread queues our writes in order instead of
         # letting them collide on the write lock (its busy handler backs off for milliseconds);
         # reads (polls, stream replays) run beside it on their own threads, never queueing in
-        # front of a run's writes.
+        # front of a run's writes. On PostgreSQL the readers' statements need no transaction
+        # block (dbthreads).
         sqlite = services.settings.is_sqlite
         self._writes = ConnectionThreads(
             sql, 1 if sqlite else DB_THREADS, "homeport-db", grouped=sqlite
         )
         in_memory = sqlite and sql.url.database in (None, "", ":memory:")
         self._reads = (
-            ConnectionThreads(sql, READ_THREADS, "homeport-db-read", reader=True)
-            if sqlite and not in_memory
-            else self._writes
+            self._writes
+            if in_memory
+            else ConnectionThreads(
+                sql, READ_THREADS if sqlite else DB_THREADS // 2, "homeport-db-read", reader=True
+            )
         )
         # Heartbeats never wait behind a queue of run transactions (a lease must not lapse
         # because the process is busy).
