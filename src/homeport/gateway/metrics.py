@@ -72,7 +72,7 @@ class _Answers(Collector):
             "Answers by side, role, route and status",
             labels=[*sides, "route", "status"],
         )
-        for labels, count in self.by_route.items():
+        for labels, count in list(self.by_route.items()):  # a scrape from another thread
             requests.add_metric(labels, count)
         errors = CounterMetricFamily(
             "homeport_gateway_errors", "5xx answers and transport failures", labels=sides
@@ -86,7 +86,7 @@ class _Answers(Collector):
         tokens = CounterMetricFamily(
             "homeport_gateway_tokens", "Tokens by side, role and kind", labels=[*sides, "kind"]
         )
-        for (side, role), w in self.by_side.items():
+        for (side, role), w in list(self.by_side.items()):
             errors.add_metric([side, role], w.errors)
             latency.add_metric([side, role], _buckets(w.latency), w.latency_sum)
             if any(w.ttft):
