@@ -1,6 +1,6 @@
 """Count the protocol messages of PostgreSQL transactions on the engine's database threads, from
-libpq's trace of their connection (round trips are ``Sync`` messages, statements ``Bind``
-messages)."""
+libpq's trace of their connection: statements are ``Bind`` messages, round trips ``Sync``
+messages (or ``ReadyForQuery`` answers, but psycopg may read a reader's last one later)."""
 
 from __future__ import annotations
 
