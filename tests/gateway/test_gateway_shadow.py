@@ -56,6 +56,21 @@ def test_candidate_failing_half_its_calls_is_invisible(start_gateway: GatewayFac
     assert all(p.primary.ok for p in pairs)
 
 
+def test_a_pair_keeps_the_primary_answers_headers(start_gateway: GatewayFactory) -> None:
+    """The proxy keeps an answer's headers only for a copy: a shadow pair must still have them."""
+    gateway = start_gateway(mode="shadow")
+    with gateway.client() as client:
+        _ask_many(client, 4)  # the first one streamed
+    gateway.stop()
+    types = {
+        p.request.json()["messages"][0]["content"]: dict(p.primary.headers).get("content-type", "")
+        for p in gateway.pairs()
+    }
+    assert types["question 0"].startswith("text/event-stream")
+    assert all(types[f"question {i}"].startswith("application/json") for i in (1, 2, 3))
+    assert all("homeport-upstream" not in dict(p.primary.headers) for p in gateway.pairs())
+
+
 @pytest.mark.parametrize(
     "candidate_options", [ScriptedModelOptions(persona="homeport", latency_ms=2000)]
 )

@@ -244,7 +244,8 @@ def _close(conn: Connection) -> None:
 
 
 def _sync(conn: Connection, *_: Any) -> None:
-    """After a reader's statement: its answer (no transaction block collects it later)."""
+    """Wait for the answers of everything sent so far. After each of a reader's statements (no
+    transaction block collects them later), and after a writer's that are read (``_collect``)."""
     pipeline = conn.info.get(PIPELINE)
     if pipeline is not None:
         pipeline.sync()
@@ -261,15 +262,11 @@ def _collect(
     """After a statement is sent in pipeline mode: unless it is a plain insert, wait for the
     answers of everything sent so far (SQLAlchemy reads its rows or row count next; an error
     raises here). A plain insert's row count is not known until then."""
-    pipeline = conn.info.get(PIPELINE)
-    if pipeline is None:
-        return
     compiled = getattr(context, "compiled", None)
     plain_insert = (
         compiled is not None
         and getattr(context, "isinsert", False)
         and not compiled.effective_returning
     )
-    if plain_insert:
-        return
-    pipeline.sync()
+    if not plain_insert:
+        _sync(conn)

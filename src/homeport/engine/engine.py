@@ -41,6 +41,7 @@ T = TypeVar("T")
 STALE_CHECK_SECONDS = 1.0
 DB_THREADS = 8
 READ_THREADS = 2
+PG_READ_THREADS = 4
 REMOTE_POLL_SECONDS = 0.1
 
 
@@ -67,7 +68,7 @@ class Engine:
             self._writes
             if in_memory
             else ConnectionThreads(
-                sql, READ_THREADS if sqlite else DB_THREADS // 2, "homeport-db-read", reader=True
+                sql, READ_THREADS if sqlite else PG_READ_THREADS, "homeport-db-read", reader=True
             )
         )
         # Heartbeats never wait behind a queue of run transactions (a lease must not lapse
