@@ -1,8 +1,8 @@
-"""The gateway's upstream HTTP/1.1 client against real servers on 127.0.0.1.
+"""homeport's HTTP/1.1 client (the gateway's upstream client) against real servers on 127.0.0.1.
 
 The scripted model (uvicorn) answers with content-length and chunked bodies; a raw TCP server
-whose script the test writes plays what no well-behaved server does on purpose (closing
-mid-answer, pausing between events, closing a kept-alive connection).
+(``tests.support.raw_server``) whose script the test writes plays what no well-behaved server
+does on purpose (closing mid-answer, pausing between events, closing a kept-alive connection).
 
 Managed upstreams are HTTPS. A throwaway CA (trustme) issues the TLS servers' certificates; the
 client trusts it the two ways an operator trusts a private CA: SSL_CERT_FILE, which
@@ -22,7 +22,7 @@ import socket
 import ssl
 import struct
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +35,8 @@ import trustme
 import uvloop
 
 import homeport.tls
-from homeport.gateway.client import (
+from homeport.gateway.config import SideConfig
+from homeport.httpclient import (
     Pool,
     Response,
     UpstreamConnectError,
@@ -43,12 +44,11 @@ from homeport.gateway.client import (
     UpstreamError,
     UpstreamTimeout,
 )
-from homeport.gateway.config import SideConfig
 from homeport.testing.background import free_port
 from homeport.testing.scripted_model import ScriptedModelServer
 from tests.gateway.conftest import GatewayFactory
+from tests.support.raw_server import RawServer, Script, chunk, tls_server
 
-Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 CHAT = orjson.dumps(
     {"model": "scripted", "messages": [{"role": "user", "content": "Say hello."}], "stream": True}
 )
@@ -66,52 +66,9 @@ def pool_for(url: str, **kwargs: Any) -> Pool:
 
 async def read_all(response: Response) -> bytes:
     try:
-        return b"".join([chunk async for chunk in response])
+        return await response.read()
     finally:
         response.release()
-
-
-class RawServer:
-    """A TCP server on 127.0.0.1 that runs ``script`` for each connection it accepts (over TLS
-    with ``tls``: then ``connections`` counts completed handshakes)."""
-
-    def __init__(self, script: Script, tls: ssl.SSLContext | None = None) -> None:
-        self.script = script
-        self.tls = tls
-        self.connections = 0
-        self._server: asyncio.Server | None = None
-        self._scripts: set[asyncio.Task[Any]] = set()
-
-    async def __aenter__(self) -> RawServer:
-        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self.connections += 1
-            task = asyncio.current_task()
-            assert task is not None
-            self._scripts.add(task)
-            try:
-                await self.script(reader, writer)
-            finally:
-                writer.close()
-
-        self._server = await asyncio.start_server(accept, "127.0.0.1", 0, ssl=self.tls)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in self._scripts:  # scripts still running (a relay's open connections)
-            task.cancel()
-        await asyncio.gather(*self._scripts, return_exceptions=True)
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/v1"
-
-
-def chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 async def request_head(reader: asyncio.StreamReader) -> bytes:
@@ -160,15 +117,6 @@ def system_roots(monkeypatch: pytest.MonkeyPatch) -> None:
     """The trust store is the system's alone: the test CA is trusted only through ``ca_file``."""
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-
-
-def tls_server(ca: trustme.CA, *names: str, seen: list[str | None] | None = None) -> ssl.SSLContext:
-    """A server context with a certificate from ``ca`` for ``names``; SNI names into ``seen``."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*names).configure_cert(context)
-    if seen is not None:
-        context.sni_callback = lambda _sock, name, _context: seen.append(name)
-    return context
 
 
 def relay_to(url: str) -> Script:

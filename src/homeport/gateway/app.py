@@ -2,7 +2,7 @@
 
 ``http_server`` hands each whole request to ``Gateway.handle``. One request, in order: classify
 the path; decide the side from the cached routing state and the cached pins; forward with the
-side's keep-alive pool (``client``) and stream the answer back chunk by chunk
+side's keep-alive pool (``homeport.httpclient``) and stream the answer back chunk by chunk
 (``homeport-upstream`` names the side that served it). An answer that reveals a new thread,
 conversation or response ID is held until that ID's pin is durable. Shared objects are written to
 both sides. In shadow mode the finished exchange is handed to the shadow worker process (one
@@ -26,7 +26,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from homeport.gateway.carriers import CarrierRefused, Carriers
 from homeport.gateway.classify import Route, Scope, classify
-from homeport.gateway.client import Response, UpstreamError
 from homeport.gateway.config import GatewayConfig
 from homeport.gateway.handoff import encode
 from homeport.gateway.http_server import Connection, Request
@@ -57,6 +56,7 @@ from homeport.gateway.upstream import (
     response_headers,
     usage,
 )
+from homeport.httpclient import Response, UpstreamError
 from homeport.store.db import Database
 
 log = logging.getLogger("homeport.gateway")

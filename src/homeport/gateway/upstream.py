@@ -9,9 +9,9 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
-from homeport.gateway.client import Pool, Response, UpstreamError
 from homeport.gateway.config import SideConfig
 from homeport.gateway.seams import CapturedRequest, CapturedResponse, Headers, Upstream
+from homeport.httpclient import Pool, Response, UpstreamError
 from homeport.tls import Reload
 
 UPSTREAM_HEADER = "homeport-upstream"
@@ -55,7 +55,7 @@ _PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%]*")
 
 
 class Side:
-    """One upstream and its keep-alive connection pool (``client.Pool``)."""
+    """One upstream and its keep-alive connection pool (``httpclient.Pool``)."""
 
     def __init__(
         self,

@@ -4,7 +4,7 @@ the route and where it points, then what the upstream answered (or why it could 
 
 from __future__ import annotations
 
-import aiohttp
+import httpx2
 
 from homeport.config import ModelRoute
 from homeport.engine.providers.base import ProviderError
@@ -39,24 +39,17 @@ def upstream_error(exc: Exception, route: ModelRoute) -> ProviderError:
     status = getattr(exc, "status_code", None)
     if status is not None:
         return http_failure(route, status, _detail(exc))
-    refused = _connection_failure(exc)
-    if refused is not None:
-        return unreachable(route, refused)
     if "timeout" in type(exc).__name__.lower():
         return timed_out(route)
-    return unreachable(route, _detail(exc))
+    return unreachable(route, _connection_failure(exc) or _detail(exc))
 
 
 def _connection_failure(exc: BaseException) -> str | None:
-    """The aiohttp connection failure behind ``exc``, if any: an SDK on its aiohttp transport
-    reports a refused or dropped connection as a connect timeout."""
+    """Why the SDK's transport (httpx2) lost or found no connection, if that is behind ``exc``:
+    the SDK's own message says only "Connection error."."""
     cause = exc.__cause__
-    while cause is not None:
-        if isinstance(cause, TimeoutError):
-            return None
-        if isinstance(cause, aiohttp.ClientConnectionError):
-            return str(cause)
-        cause = cause.__cause__
+    if isinstance(cause, httpx2.TransportError):
+        return str(cause) or None
     return None
 
 

@@ -1,13 +1,17 @@
 """Any OpenAI-compatible chat-completions server (OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp),
-streaming with usage, on a pooled aiohttp session.
+streaming with usage, on homeport's HTTP client (``homeport.httpclient``, the gateway's too).
 
-The call is one ``POST {base_url}/chat/completions`` (bearer key, the route's extra headers)
-and its server-sent chunks are parsed with orjson as they arrive. Failures are handled as the
+The call is one ``POST {base_url}/chat/completions`` (bearer key, the route's extra headers) on
+the route's keep-alive pool (an https upstream verified against the system's roots, as
+``homeport.tls`` does it), and its server-sent chunks are parsed with orjson as they arrive; a
+stream read to its end gives its connection back for the next call. Failures are handled as the
 official ``openai`` SDK handles them: a refused connection, a timeout, HTTP 408, 409, 429 and
 5xx are retried ``max_retries`` times with exponential backoff (0.5 s doubling to 8 s, with
-jitter) or the upstream's ``retry-after``/``retry-after-ms`` when it asks for at most a minute;
-``timeout_seconds`` bounds the connection and each read. The SDK itself costs about 1.5 ms of
-CPU per call (its request building and transport adapters), a third of a whole run's.
+jitter) or the upstream's ``retry-after``/``retry-after-ms`` when it asks for at most a minute
+(``x-should-retry`` overrides the status); ``timeout_seconds`` bounds the connection and each
+wait for the next piece of the answer. A redirect is not followed: it fails the call. The SDK
+itself costs about 1.5 ms of CPU per call (its request building and transport adapters), a
+third of a whole run's.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from http.client import responses
 from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from homeport.config import ModelRoute
@@ -33,10 +38,12 @@ from homeport.engine.types import (
     ToolCallDelta,
     Usage,
 )
+from homeport.httpclient import Pool, Response, UpstreamError
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRIED_STATUSES = frozenset({408, 409, 429})
 FIRST_BACKOFF, MAX_BACKOFF, MAX_RETRY_AFTER = 0.5, 8.0, 60.0
+MAX_CONNECTIONS = 100  # calls at once per route; more wait for a connection
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
     "tool_calls": "tool_calls",
@@ -49,17 +56,16 @@ _FINISH: dict[str, FinishReason] = {
 class OpenAIProvider(ModelProvider):
     def __init__(self, route: ModelRoute) -> None:
         super().__init__(route)
-        self.url = (route.base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
-        self.headers = {
+        self.base_url = (route.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.target = urlsplit(self.base_url).path + "/chat/completions"
+        headers = {
             "authorization": f"Bearer {route.resolved_api_key() or 'homeport'}",
             "content-type": "application/json",
             "accept": "text/event-stream",
             **route.extra_headers,
         }
-        self.timeout = aiohttp.ClientTimeout(
-            total=None, connect=route.timeout_seconds, sock_read=route.timeout_seconds
-        )
-        self._session: aiohttp.ClientSession | None = None
+        self.headers = "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
+        self._pool: Pool | None = None
 
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -121,20 +127,26 @@ class OpenAIProvider(ModelProvider):
             )
         yield Finished(finish)
 
-    async def _post(self, body: bytes) -> aiohttp.ClientResponse:
+    async def _post(self, body: bytes) -> Response:
         """The streamed response, once the upstream accepted the call (retried as the SDK
         retries)."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        if self._pool is None:  # made on the running loop
+            timeout = self.route.timeout_seconds
+            self._pool = Pool(
+                self.base_url,
+                max_connections=MAX_CONNECTIONS,
+                connect_timeout=timeout,
+                read_timeout=timeout,
+            )
         attempt = 0
         while True:
             retry_after: float | None = None
             try:
-                response = await self._session.post(self.url, data=body, headers=self.headers)
-            except (TimeoutError, aiohttp.ClientError) as exc:
+                response = await self._pool.request("POST", self.target, self.headers, body)
+            except UpstreamError as exc:
                 failure = _transport_failure(self.route, exc)
             else:
-                if response.status < 400:
+                if response.status < 300:
                     return response
                 failure = http_failure(self.route, response.status, await _detail(response))
                 if not _retried(response):
@@ -145,14 +157,14 @@ class OpenAIProvider(ModelProvider):
             await asyncio.sleep(retry_after or _backoff(attempt))
             attempt += 1
 
-    async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def _chunks(self, response: Response) -> AsyncIterator[dict[str, Any]]:
         """The JSON chunks of a chat-completions event stream, up to ``[DONE]``, read to its end
         so the connection is reused (lines of any length). An ``error`` chunk fails the call."""
         data: list[bytes] = []
         done = False
         rest = b""
         try:
-            async for block in response.content.iter_any():
+            async for block in response:
                 *lines, rest = (rest + block).split(b"\n")
                 for raw in lines:
                     line = raw.rstrip(b"\r")
@@ -163,7 +175,7 @@ class OpenAIProvider(ModelProvider):
                         done = done or text.startswith(b"[DONE]")
                         if not done:
                             yield self._chunk(text)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except UpstreamError as exc:
             raise _transport_failure(self.route, exc) from exc
         if rest.startswith(b"data:"):
             data.append(rest[6:] if rest.startswith(b"data: ") else rest[5:])
@@ -187,29 +199,29 @@ class OpenAIProvider(ModelProvider):
         return chunk
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
 
-def _transport_failure(route: ModelRoute, exc: BaseException) -> ProviderError:
-    if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts are TimeoutErrors
+def _transport_failure(route: ModelRoute, exc: UpstreamError) -> ProviderError:
+    if isinstance(exc, TimeoutError):  # connect and read timeouts (UpstreamTimeout)
         return timed_out(route)
     return unreachable(route, str(exc) or type(exc).__name__)
 
 
-def _retried(response: aiohttp.ClientResponse) -> bool:
-    should = response.headers.get("x-should-retry")
-    if should in ("true", "false"):
-        return should == "true"
+def _retried(response: Response) -> bool:
+    should = response.header(b"x-should-retry")
+    if should in (b"true", b"false"):
+        return should == b"true"
     return response.status in RETRIED_STATUSES or response.status >= 500
 
 
-def _retry_after(response: aiohttp.ClientResponse) -> float | None:
+def _retry_after(response: Response) -> float | None:
     """The wait the upstream asks for, if it is a number of (milli)seconds up to a minute."""
-    for header, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+    for header, scale in ((b"retry-after-ms", 1000.0), (b"retry-after", 1.0)):
         try:
-            seconds = float(response.headers.get(header, "")) / scale
+            seconds = float(response.header(header) or b"") / scale
         except ValueError:
             continue
         if 0 < seconds <= MAX_RETRY_AFTER:
@@ -221,18 +233,19 @@ def _backoff(attempt: int) -> float:
     return min(FIRST_BACKOFF * 2.0**attempt, MAX_BACKOFF) * (1 - 0.25 * random.random())
 
 
-async def _detail(response: aiohttp.ClientResponse) -> str:
-    """The upstream's error message (``{"error": {"message"}}``), else its body."""
+async def _detail(response: Response) -> str:
+    """The upstream's error message (``{"error": {"message"}}``), else its body (else the
+    status's name)."""
     try:
-        text = await response.text(errors="replace")
-    except (TimeoutError, aiohttp.ClientError) as exc:
+        text = (await response.read()).decode(errors="replace")
+    except UpstreamError as exc:
         return str(exc) or type(exc).__name__
     finally:
         response.release()
     try:
         body = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return text or response.reason or ""
+        return text or responses.get(response.status, "")
     error = body.get("error") if isinstance(body, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
     return message if isinstance(message, str) and message else text

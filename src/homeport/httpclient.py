@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 client for the gateway's upstreams: asyncio protocols and httptools.
+"""homeport's HTTP/1.1 client for its upstreams: asyncio protocols and httptools.
 
 One :class:`Pool` per upstream keeps idle keep-alive connections (at most ``max_connections``
 open; further requests wait for one). A request is written in one piece; its answer's body is
@@ -10,8 +10,9 @@ second later), failing to connect within ``connect_timeout``, or losing the conn
 mid-answer raise an :class:`UpstreamError`. A reused connection the upstream closed before
 answering is retried once on a new one for idempotent methods (the request was not taken).
 
-Made for the gateway's hot path: the general clients spent more of the proxy's CPU per request
-than the proxying itself (see docs/architecture.md).
+The gateway's sides and the engine's OpenAI-compatible provider use it: general-purpose clients
+spent more of the proxy's CPU per request than the proxying itself, and a measurable share of a
+run's (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class _TlsTransport(Protocol):
 
 
 class Response:
-    """An answer's status and headers; iterate it for the body's chunks, then ``release()``."""
+    """An answer's status and headers; iterate it for the body's chunks (or ``read()`` it
+    whole), then ``release()``."""
 
     __slots__ = ("_conn", "headers", "status")
 
@@ -83,6 +85,10 @@ class Response:
         if not chunk:
             raise StopAsyncIteration
         return chunk
+
+    async def read(self) -> bytes:
+        """The rest of the body, whole."""
+        return b"".join([chunk async for chunk in self])
 
     def release(self) -> None:
         """Give the connection back for reuse when the answer was read whole, else close it."""
