@@ -13,6 +13,7 @@ from homeport.config import Settings
 from homeport.metrics import Metrics
 from homeport.store.db import Database
 from homeport.store.keys import Principal
+from homeport.store.repos.agents import AgentCache
 
 if TYPE_CHECKING:
     from homeport.engine.engine import Engine
@@ -27,6 +28,8 @@ class Services:
     key_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     # Lookups of keys in progress, shared by the requests that carry the same key meanwhile.
     key_checks: dict[str, asyncio.Future[Principal | None]] = field(default_factory=dict)
+    # Assistants as run creation last read them (PostgreSQL; checked in the transaction).
+    agent_cache: AgentCache = field(default_factory=AgentCache)
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, event, func, select, update
 
-from homeport.store.models import Conversation, Run
+from homeport.store.models import Agent, Conversation, Run
 from homeport.testing.scripted_model import ScriptedModelServer
 from tests.support.spec import validate
 
@@ -530,3 +530,36 @@ def test_metrics_count_runs_and_model_calls(client: openai.OpenAI, homeport: Any
     assert 'homeport_runs_total{kind="run",status="completed"} 1.0' in text
     assert 'homeport_model_call_seconds_count{model="scripted",provider="openai"} 1.0' in text
     assert 'homeport_tokens_total{kind="completion",model="scripted"}' in text
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_runs_use_their_assistant_as_it_is_now_though_it_is_cached(homeport: Any) -> None:
+    """PostgreSQL: run creation reads its assistant once per process, then only checks, inside
+    the transaction, that the row is unchanged; changed or deleted anywhere (here behind the
+    server's back, as another process would), the run reads it afresh."""
+    statements: list[str] = []
+    engine = homeport.services.db.engine
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with homeport.client() as client:
+        assistant = _assistant(client, instructions="first")
+        thread = client.beta.threads.create().id
+
+        def instructions_of_new_runs() -> tuple[str | None, str | None]:
+            made = client.beta.threads.create_and_run_poll(assistant_id=assistant)
+            run = client.beta.threads.runs.create_and_poll(thread_id=thread, assistant_id=assistant)
+            return made.instructions, run.instructions
+
+        assert instructions_of_new_runs() == ("first", "first")
+        assert instructions_of_new_runs() == ("first", "first")
+        reads = [s for s in statements if "row_version" in s]
+        checks = [s for s in statements if "homeport_raise" in s and "agents" in s]
+        assert (len(reads), len(checks)) == (1, 3)
+        with engine.begin() as conn:
+            conn.execute(update(Agent).where(Agent.id == assistant).values(instructions="second"))
+        assert instructions_of_new_runs() == ("second", "second")
+        with engine.begin() as conn:
+            conn.execute(delete(Agent).where(Agent.id == assistant))
+        with pytest.raises(openai.NotFoundError, match="No assistant found"):
+            client.beta.threads.create_and_run(assistant_id=assistant)
+        with pytest.raises(openai.NotFoundError, match="No assistant found"):
+            client.beta.threads.runs.create(thread_id=thread, assistant_id=assistant)

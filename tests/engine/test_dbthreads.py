@@ -18,16 +18,20 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     event,
     func,
     insert,
+    literal,
     select,
+    update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from homeport.engine.dbthreads import ConnectionThreads
+from homeport.store.checks import UNREAD
 from homeport.store.db import Database
 from tests.support.libpq_trace import traced_messages
 
@@ -113,6 +117,36 @@ def test_a_read_then_inserts_cost_two_round_trips(
     # BEGIN + the read, then the inserts + COMMIT: one answer each
     trace = tmp_path / "libpq.trace"
     assert traced_messages(threads, read_then_write, trace, "ReadyForQuery") == 2
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_unread_statement_is_collected_with_the_commit(
+    engine: Engine, threads: ConnectionThreads, tmp_path: Path
+) -> None:
+    """A statement sent with ``UNREAD`` waits for no answer: an update, then inserts and the
+    commit are one round trip, and its error (here: a division by zero when no row changed)
+    is raised by the commit, which then writes nothing."""
+    threads.transaction(lambda conn: _put(conn, "a"))
+    changed = update(PROBE).where(PROBE.c.id == bindparam("p_id")).values(n=PROBE.c.n + 1)
+    checked = (
+        select(literal(1) / func.count())
+        .select_from(changed.returning(PROBE.c.id).cte("changed"))
+        .execution_options(**{UNREAD: True})
+    )
+
+    def bump_then_put(target: str, new: str) -> Callable[[Connection], None]:
+        def work(conn: Connection) -> None:
+            conn.execute(checked, {"p_id": target})
+            _put(conn, new)
+
+        return work
+
+    trace = tmp_path / "libpq.trace"
+    assert traced_messages(threads, bump_then_put("a", "b"), trace, "Sync") == 1
+    with pytest.raises(DBAPIError, match="division by zero"):
+        threads.transaction(bump_then_put("missing", "c"))
+    with engine.connect() as conn:
+        assert sorted(conn.execute(select(PROBE.c.id, PROBE.c.n))) == [("a", 2), ("b", 1)]
 
 
 @pytest.fixture

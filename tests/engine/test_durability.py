@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from sqlalchemy import select, update
 
+from homeport.store.models import Run
 from homeport.testing.background import free_port
 from homeport.testing.scripted_model import ScriptedModelServer
 from tests.support.servers import ADMIN_KEY, API_KEY, HomeportServer, scripted_routes
@@ -253,6 +255,36 @@ def test_runs_waiting_for_tool_outputs_expire(
             client.beta.threads.runs.submit_tool_outputs(
                 run.id, thread_id=thread, tool_outputs=[{"tool_call_id": "x", "output": "y"}]
             )
+
+
+def test_a_worker_whose_run_was_taken_over_writes_nothing(
+    homeport_server: Callable[..., HomeportServer],
+) -> None:
+    """Another worker took the run over (the lease lapsed: a stalled process) while the model
+    was answering: the first worker's outcome is dropped whole. No heartbeat comes in between,
+    so only the final update's lease check can notice (on PostgreSQL it fails inside the
+    commit, with no round trip of its own)."""
+    server = homeport_server(engine={"heartbeat_seconds": 3600})
+    engine = server.services.engine
+    assert engine is not None
+    with server.client() as client:
+        assistant = client.beta.assistants.create(model="scripted").id
+        thread = client.beta.threads.create(
+            messages=[{"role": "user", "content": "[[slow 1500]] taken over"}]
+        ).id
+        run = client.beta.threads.runs.create(thread_id=thread, assistant_id=assistant)
+        _until(lambda: run.id in engine.executors)
+        with server.services.db.engine.begin() as conn:
+            conn.execute(update(Run).where(Run.id == run.id).values(lease_owner="another-worker"))
+        _until(lambda: run.id not in engine.executors)
+        after = client.beta.threads.runs.retrieve(run.id, thread_id=thread)
+        assert after.status == "in_progress" and after.completed_at is None
+        messages = client.beta.threads.messages.list(thread_id=thread).data
+        assert [m.role for m in messages] == ["user"]
+        assert client.beta.threads.runs.steps.list(run.id, thread_id=thread).data == []
+    with server.services.db.engine.connect() as conn:
+        owner = conn.scalar(select(Run.lease_owner).where(Run.id == run.id))
+    assert owner == "another-worker"
 
 
 def test_kill_9_mid_background_response_then_restart_settles_it(launch: Launch) -> None:

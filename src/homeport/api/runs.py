@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
 
@@ -45,9 +46,10 @@ from homeport.engine.tools import check_tool_types
 from homeport.errors import InvalidRequest, not_found
 from homeport.ids import new_id
 from homeport.services import Services
+from homeport.store import checks
 from homeport.store.bulk import insert_rows
 from homeport.store.models import Agent, Conversation, Item, Run, RunStep, now
-from homeport.store.repos import agents, conversations
+from homeport.store.repos import conversations
 
 router = APIRouter(tags=["Assistants"])
 
@@ -251,6 +253,25 @@ def _context_item(message: Item) -> dict[str, Any]:
     }
 
 
+async def _creating(
+    services: Services,
+    create: Callable[[Session], Prepared],
+    background: BackgroundTasks | None = None,
+) -> Prepared:
+    """``create`` in one transaction; once more, reading its assistant afresh, if the cached one
+    changed meanwhile (``AgentCache``), without what the rolled-back attempt left to do after
+    the answer."""
+    try:
+        return await _db(services, create)
+    except DBAPIError as exc:
+        if not checks.failed(exc, checks.STALE_AGENT):
+            raise
+    services.agent_cache.clear()
+    if background is not None:
+        background.tasks.clear()
+    return await _db(services, create)
+
+
 async def _started(services: Services, prepared: Prepared, stream: bool | None) -> Response:
     assert services.engine is not None
     row, executor = prepared
@@ -272,7 +293,7 @@ async def create_run(
         thread = conversations.get_conversation(
             session, project_id=project_id, conversation_id=thread_id
         )
-        agent = agents.get_agent(session, project_id=project_id, agent_id=body.assistant_id)
+        agent = services.agent_cache.get(session, project_id=project_id, agent_id=body.assistant_id)
         ensure_thread_idle(session, thread_id=thread_id, adding="run")
         row = _new_run(
             services,
@@ -294,7 +315,7 @@ async def create_run(
             )
         return _queue(services, session, row)
 
-    return await _started(services, await _db(services, create), body.stream)
+    return await _started(services, await _creating(services, create), body.stream)
 
 
 @router.post("/threads/runs")
@@ -305,7 +326,7 @@ async def create_thread_and_run(
     background: BackgroundTasks,
 ) -> Response:
     def create(session: Session) -> Prepared:
-        agent = agents.get_agent(session, project_id=project_id, agent_id=body.assistant_id)
+        agent = services.agent_cache.get(session, project_id=project_id, agent_id=body.assistant_id)
         make_store = vector_store_maker(
             session, services=services, project_id=project_id, background=background
         )
@@ -329,7 +350,7 @@ async def create_thread_and_run(
         )
         return _queue(services, session, row, made)
 
-    return await _started(services, await _db(services, create), body.stream)
+    return await _started(services, await _creating(services, create, background), body.stream)
 
 
 @router.get("/threads/{thread_id}/runs")

@@ -41,14 +41,15 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, update
-from sqlalchemy.sql import Executable
+from sqlalchemy import Connection, Table, bindparam, exists, select, update
+from sqlalchemy.sql import Executable, Update
 
 from homeport.engine.rows import RUN_EVENTS, RUNS
 from homeport.engine.status import transition
 from homeport.engine.types import ZERO_USAGE, ToolCall, ToolOutcome, Usage
 from homeport.engine.wakeups import announce
 from homeport.store.bulk import insert_rows
+from homeport.store.checks import LEASE_LOST, unless
 
 if TYPE_CHECKING:
     from homeport.engine.events import Event, EventBus
@@ -184,16 +185,24 @@ class RunScope:
 
     def flush(self, conn: Connection) -> bool:
         """Execute the run update, queued writes and event inserts in ``conn``'s transaction.
-        Returns False (and writes nothing) if a lease owner was set and the run is no longer
-        ours; the caller must roll back then. The update goes first: the inserts after it are
-        held and written together with the commit on PostgreSQL (``store.bulk``)."""
+        If a lease owner was set and the run is no longer ours, it writes nothing: it returns
+        False (the caller must roll back then), or on PostgreSQL the update raises
+        ``store.checks.LEASE_LOST`` when the transaction's answers are collected, so the check
+        costs no round trip of its own. The update goes first: the inserts after
+        it are held and written together with the commit on PostgreSQL (``store.bulk``)."""
         if self._run_changes:
             params = {f"v_{k}": v for k, v in self._run_changes.items()}
             params["p_id"] = self.run_id
-            if self.owner is not None:
+            if self.owner is None:
+                stmt = _run_update(tuple(self._run_changes), owned=False)
+            else:
                 params["p_owner"] = self.owner
-            stmt = _run_update(tuple(self._run_changes), self.owner is not None)
-            if conn.execute(stmt, params).rowcount != 1:
+                if conn.dialect.name == "postgresql":  # raises LEASE_LOST at the commit
+                    conn.execute(_checked_run_update(tuple(self._run_changes)), params)
+                    stmt = None
+                else:
+                    stmt = _run_update(tuple(self._run_changes), owned=True)
+            if stmt is not None and conn.execute(stmt, params).rowcount != 1:
                 return False
         for target, rows in _batches(self._writes):
             if rows:
@@ -236,7 +245,17 @@ def _batches(
 
 
 @cache
-def _run_update(columns: tuple[str, ...], owned: bool) -> Executable:
+def _checked_run_update(columns: tuple[str, ...]) -> Executable:
+    """PostgreSQL: the owned run update as a check (``store.checks``) that raises
+    ``LEASE_LOST`` when it changes no row: no round trip to read a row count."""
+    changed = _run_update(columns, owned=True).returning(RUNS.c.id).cte("changed")
+    return unless(
+        exists(select(changed.c.id)), LEASE_LOST, "the run is no longer held by this worker"
+    )
+
+
+@cache
+def _run_update(columns: tuple[str, ...], owned: bool) -> Update:
     """The run update for a set of changed columns, built once (values go as parameters)."""
     stmt = (
         update(RUNS)

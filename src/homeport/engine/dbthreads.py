@@ -42,6 +42,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from homeport.store.bulk import defer, discard
+from homeport.store.checks import UNREAD
 from homeport.store.db import read_only
 
 T = TypeVar("T")
@@ -259,14 +260,14 @@ def _collect(
     context: ExecutionContext | None,
     executemany: bool,
 ) -> None:
-    """After a statement is sent in pipeline mode: unless it is a plain insert, wait for the
-    answers of everything sent so far (SQLAlchemy reads its rows or row count next; an error
-    raises here). A plain insert's row count is not known until then."""
+    """After a statement is sent in pipeline mode: unless it is a plain insert or ``UNREAD``,
+    wait for the answers of everything sent so far (SQLAlchemy reads its rows or row count
+    next; an error raises here). A plain insert's row count is not known until then."""
     compiled = getattr(context, "compiled", None)
     plain_insert = (
         compiled is not None
         and getattr(context, "isinsert", False)
         and not compiled.effective_returning
     )
-    if not plain_insert:
+    if not plain_insert and not (context is not None and context.execution_options.get(UNREAD)):
         _sync(conn)

@@ -17,9 +17,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from homeport.engine import context, queue
-from homeport.engine.adapter import RunAdapter, RunPlan, RunRow, RunScope, adapter_class
+from homeport.engine.adapter import (
+    RunAdapter,
+    RunPlan,
+    RunRow,
+    RunScope,
+    adapter_class,
+)
 from homeport.engine.events import Event, LiveRun, last_event_number
 from homeport.engine.providers.base import ModelProvider, ProviderError
 from homeport.engine.settle import adapter_for
@@ -39,6 +46,7 @@ from homeport.engine.types import (
 )
 from homeport.errors import HomeportError
 from homeport.logs import run_id_var
+from homeport.store import checks
 
 if TYPE_CHECKING:
     from homeport.engine.engine import Engine
@@ -228,7 +236,12 @@ class Executor:
 
         if self._lease_lost:
             raise LeaseLost
-        await self.engine.db(write)
+        try:
+            await self.engine.db(write)
+        except DBAPIError as exc:
+            if checks.failed(exc, checks.LEASE_LOST):
+                raise LeaseLost from exc
+            raise
         scope.publish_committed()
         self._last_flush = time.monotonic()
 

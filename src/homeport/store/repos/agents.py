@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, delete, select, update
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from homeport.errors import not_found
+from homeport.store.checks import STALE_AGENT, unless
 from homeport.store.models import Agent, now
-from homeport.store.repos.detached import by_project_id, find_detached
+from homeport.store.repos.detached import by_project_id, detached, find_detached
 from homeport.store.repos.identity import assign_id
 
 AGENTS = cast(Table, Agent.__table__)
@@ -78,6 +91,59 @@ def get_agent(session: Session, *, project_id: str, agent_id: str) -> Agent:
     if agent is None:
         raise not_found("assistant", agent_id)
     return agent
+
+
+_VERSION: ColumnElement[str] = literal_column("agents.xmin::text")
+"""PostgreSQL's row version: the transaction that wrote the row (an update writes a new one)."""
+_BY_ID_VERSIONED = _BY_ID.add_columns(_VERSION.label("row_version"))
+_UNCHANGED = unless(
+    exists().where(AGENTS.c.id == bindparam("p_id"), bindparam("p_version") == _VERSION),
+    STALE_AGENT,
+    "the assistant changed since this process cached it",
+)
+
+
+class AgentCache:
+    """Assistants as last read, by project and ID, with their row version (PostgreSQL).
+
+    Run creation looks its assistant up on every request: a read costs a round trip. A cached
+    assistant costs none; instead the transaction gets a check (``store.checks``) that fails
+    it with ``STALE_AGENT`` if the row has changed or gone since it was read, in any process.
+    The caller then drops the cache (``clear``) and runs the transaction again, which reads
+    afresh. SQLite reads in process, without a round trip: nothing is cached there.
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._limit = limit
+        self._rows: dict[tuple[str, str], tuple[str, bytes]] = {}
+        self._lock = threading.Lock()  # the engine's database threads share it
+
+    def get(self, session: Session, *, project_id: str, agent_id: str) -> Agent:
+        """``get_agent``, from the cache when it may be."""
+        conn = session.connection()
+        if conn.dialect.name != "postgresql":
+            return get_agent(session, project_id=project_id, agent_id=agent_id)
+        key = (project_id, agent_id)
+        cached = self._rows.get(key)
+        if cached is not None:
+            version, row = cached
+            conn.execute(_UNCHANGED, {"p_id": agent_id, "p_version": version})
+            return detached(Agent, orjson.loads(row))  # a copy: callers may change it
+        found = conn.execute(_BY_ID_VERSIONED, {"p_id": agent_id, "p_project": project_id})
+        values = found.first()
+        if values is None:
+            raise not_found("assistant", agent_id)
+        fields = {str(key): value for key, value in values._mapping.items()}  # plain str keys
+        version = fields.pop("row_version")
+        with self._lock:
+            if len(self._rows) >= self._limit:
+                del self._rows[next(iter(self._rows))]  # the oldest
+            self._rows[key] = (version, orjson.dumps(fields))
+        return detached(Agent, fields)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
 
 
 def update_agent(session: Session, *, agent: Agent, fields: Mapping[str, Any]) -> Agent:
