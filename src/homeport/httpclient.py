@@ -77,6 +77,11 @@ class Response:
                 return value
         return None
 
+    @property
+    def ended(self) -> bool:
+        """The whole body has arrived and been read: the chunk just read was the last."""
+        return self._conn.drained
+
     def __aiter__(self) -> Response:
         return self
 
@@ -223,19 +228,26 @@ class _Connection(asyncio.Protocol):
         return Response(self._parser.get_status_code(), self._headers, self)
 
     async def next_chunk(self) -> bytes:
-        """The next piece of the body, b"" at its end."""
+        """What arrived of the body since the last call, in one piece (a reader writes it on in
+        one go); b"" at its end."""
         while not self._chunks:
             if self._complete:
                 return b""
             await self._wait()
-        chunk = self._chunks.popleft()
-        self._buffered -= len(chunk)
-        if self._paused and self._buffered <= _READ_PAUSE_BYTES // 2 and self.transport:
+        chunks = self._chunks
+        chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._buffered = 0
+        if self._paused and self.transport:  # all it held is handed over
             self._paused = False
             self.transport.resume_reading()  # a TLS layer hands over what it holds (scheduled)
             if self._pool.tls is not None:
                 self._loop.call_soon(self._restore_read_buffer)  # after that
         return chunk
+
+    @property
+    def drained(self) -> bool:
+        return self._complete and not self._chunks
 
     def _restore_read_buffer(self) -> None:
         """The TLS layer's default read buffer, not 0: a partial record must not stop it."""

@@ -212,6 +212,35 @@ def test_events_are_handed_over_as_they_arrive() -> None:
     run(test)
 
 
+def test_what_arrives_together_is_handed_over_in_one_piece_that_says_it_ends() -> None:
+    """Events the upstream sent in one go come as one piece (the gateway writes them on in one
+    write), and the answer tells it has ended with its last piece (the gateway ends its own
+    answer in that same write)."""
+
+    async def test() -> None:
+        async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await request_head(reader)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"transfer-encoding: chunked\r\n\r\n"
+                + chunk(b"data: a\n\n")
+                + chunk(b"data: b\n\n")
+                + chunk(b"")
+            )
+
+        async with RawServer(script) as server:
+            pool = pool_for(server.url)
+            response = await pool.request("GET", "/v1/events", b"", b"")
+            assert not response.ended
+            assert await anext(aiter(response)) == b"data: a\n\ndata: b\n\n"
+            assert response.ended  # known with the last piece, before asking for another
+            assert await read_all(response) == b""
+            response.release()
+            await pool.close()
+
+    run(test)
+
+
 def test_upstream_closing_mid_answer_is_an_error_and_the_connection_is_dropped() -> None:
     async def test() -> None:
         async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

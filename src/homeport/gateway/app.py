@@ -428,8 +428,10 @@ class Gateway:
             if not started:
                 send.start(status, headers)
                 started = True
-            out = chunk if rewriter is None else rewriter.feed(chunk)
-            await send.body(out)
+            if rewriter is None and response.ended:  # the last piece ends the answer with it
+                await send.body(chunk, more=False)
+                return self._captured(response, plan, chunks, copied, started_at, t0, ttft)
+            await send.body(chunk if rewriter is None else rewriter.feed(chunk))
         if held:  # an answer that never named an object: forward it unpinned
             if not started:
                 send.start(status, headers)
@@ -441,9 +443,22 @@ class Gateway:
             send.start(status, headers)
         last = b"" if rewriter is None else rewriter.flush()
         await send.body(last, more=False)
+        return self._captured(response, plan, chunks, copied, started_at, t0, ttft)
+
+    @staticmethod
+    def _captured(
+        response: Response,
+        plan: Plan,
+        chunks: list[bytes],
+        copied: bool,
+        started_at: float,
+        t0: float,
+        ttft: float | None,
+    ) -> CapturedResponse:
+        streamed = is_event_stream(response.header(b"content-type") or b"")
         return CapturedResponse(
             upstream=plan.side,
-            status=status,
+            status=response.status,
             headers=response_headers(response.headers) if copied else (),
             body=b"".join(chunks),
             error=None,
