@@ -6,7 +6,7 @@ from typing import Any
 
 import openai
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from homeport.store.models import Project, Run
 from homeport.store.repos import items
@@ -134,11 +134,17 @@ def test_no_new_messages_while_a_run_is_active(
                 status="in_progress", model="gpt-4o", required_action=None, last_error=None,
                 incomplete_details=None, usage=None)
         )  # fmt: skip
+    statements: list[str] = []
+    listen = event.listens_for(homeport.services.db.engine, "before_cursor_execute")
+    listen(lambda *args: statements.append(args[2]))
     with pytest.raises(openai.BadRequestError) as caught:
         client.beta.threads.messages.create(thread_id, role="user", content="more")
     assert caught.value.message.endswith(
         f"Can't add messages to {thread_id} while a run run_busy is active."
     )
+    # The thread and its active run come in one read (one round trip on PostgreSQL).
+    reads = [s for s in statements if "FROM conversations" in s or "FROM runs" in s]
+    assert len(reads) == 1 and "active_run" in reads[0]
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from homeport.api.deps import ObjectIdentityDep, ProjectDep
@@ -22,16 +22,22 @@ from homeport.api.wire.messages import (
     render_message,
 )
 from homeport.engine.status import ACTIVE, PAUSED, QUEUED
-from homeport.errors import BUSY_THREAD, InvalidRequest
-from homeport.store.models import Item, Run
+from homeport.errors import BUSY_THREAD, InvalidRequest, not_found
+from homeport.store.models import Conversation, Item, Run
 from homeport.store.repos import conversations, items
+from homeport.store.repos.detached import by_project_id, detached
 
 router = APIRouter(tags=["Assistants"], dependencies=[Depends(reject_nul)])
 
 BUSY = (QUEUED, *ACTIVE, *PAUSED)
-_ACTIVE_RUN = select(Run.id).where(
-    Run.conversation_id == bindparam("p_thread"), Run.kind == "run", Run.status.in_(BUSY)
+_ACTIVE_RUN = (
+    select(Run.id)
+    .where(Run.conversation_id == bindparam("p_id"), Run.kind == "run", Run.status.in_(BUSY))
+    .limit(1)
+    .scalar_subquery()
+    .label("active_run")
 )
+_THREAD_AND_ACTIVE_RUN = by_project_id(cast(Table, Conversation.__table__)).add_columns(_ACTIVE_RUN)
 
 
 def insert_message(
@@ -80,14 +86,27 @@ def insert_message(
     )
 
 
-def ensure_thread_idle(
-    session: Session, *, thread_id: str, adding: Literal["message", "run"] = "message"
+def thread_and_active_run(
+    session: Session, *, project_id: str, thread_id: str
+) -> tuple[Conversation, str | None]:
+    """The project's thread (detached; 404 if there is none) and the ID of its active run, if
+    any, in one read: a new message or run needs both."""
+    params = {"p_id": thread_id, "p_project": project_id}
+    row = session.connection().execute(_THREAD_AND_ACTIVE_RUN, params).first()
+    if row is None:
+        raise not_found("thread", thread_id)
+    values = {str(key): value for key, value in row._mapping.items()}
+    active_run: str | None = values.pop("active_run")
+    return detached(Conversation, values), active_run
+
+
+def ensure_idle(
+    thread_id: str, active_run: str | None, adding: Literal["message", "run"] = "message"
 ) -> None:
     """OpenAI refuses a new message or a new run while a run of the thread is active (queued,
     in progress, cancelling or waiting for tool outputs); so does homeport, in OpenAI's words."""
-    run_id = session.connection().execute(_ACTIVE_RUN, {"p_thread": thread_id}).scalar()
-    if run_id is not None:
-        raise InvalidRequest(BUSY_THREAD[adding].format(thread=thread_id, run=run_id))
+    if active_run is not None:
+        raise InvalidRequest(BUSY_THREAD[adding].format(thread=thread_id, run=active_run))
 
 
 @router.post("/threads/{thread_id}/messages")
@@ -99,8 +118,8 @@ def create_message(
     project_id: ProjectDep,
     identity: ObjectIdentityDep,
 ) -> JSONResponse:
-    conversations.get_conversation(session, project_id=project_id, conversation_id=thread_id)
-    ensure_thread_idle(session, thread_id=thread_id)
+    _, active_run = thread_and_active_run(session, project_id=project_id, thread_id=thread_id)
+    ensure_idle(thread_id, active_run)
     item = insert_message(
         session,
         project_id=project_id,

@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from homeport.api.deps import ProjectDep, ServicesDep
 from homeport.api.json import JSONResponse
-from homeport.api.messages import ensure_thread_idle, insert_message
+from homeport.api.messages import ensure_idle, insert_message, thread_and_active_run
 from homeport.api.pagination import PageParams, list_page, page_params, paginate
 from homeport.api.threads import new_thread
 from homeport.api.tool_resources import checked_resources, vector_store_maker
@@ -290,11 +290,11 @@ async def create_run(
     include: IncludeDep = None,
 ) -> Response:
     def create(session: Session) -> Prepared:
-        thread = conversations.get_conversation(
-            session, project_id=project_id, conversation_id=thread_id
+        thread, active_run = thread_and_active_run(
+            session, project_id=project_id, thread_id=thread_id
         )
         agent = services.agent_cache.get(session, project_id=project_id, agent_id=body.assistant_id)
-        ensure_thread_idle(session, thread_id=thread_id, adding="run")
+        ensure_idle(thread_id, active_run, adding="run")
         row = _new_run(
             services,
             session,
