@@ -37,6 +37,7 @@ _ACTIVE_RUN = (
     .scalar_subquery()
     .label("active_run")
 )
+# Built once: every new message and run on a thread reads it.
 _THREAD_AND_ACTIVE_RUN = by_project_id(cast(Table, Conversation.__table__)).add_columns(_ACTIVE_RUN)
 
 

@@ -191,18 +191,14 @@ class RunScope:
         costs no round trip of its own. The update goes first: the inserts after
         it are held and written together with the commit on PostgreSQL (``store.bulk``)."""
         if self._run_changes:
+            columns, owned = tuple(self._run_changes), self.owner is not None
             params = {f"v_{k}": v for k, v in self._run_changes.items()}
             params["p_id"] = self.run_id
-            if self.owner is None:
-                stmt = _run_update(tuple(self._run_changes), owned=False)
-            else:
+            if owned:
                 params["p_owner"] = self.owner
-                if conn.dialect.name == "postgresql":  # raises LEASE_LOST at the commit
-                    conn.execute(_checked_run_update(tuple(self._run_changes)), params)
-                    stmt = None
-                else:
-                    stmt = _run_update(tuple(self._run_changes), owned=True)
-            if stmt is not None and conn.execute(stmt, params).rowcount != 1:
+            if owned and conn.dialect.name == "postgresql":  # raises LEASE_LOST at the commit
+                conn.execute(_checked_run_update(columns), params)
+            elif conn.execute(_run_update(columns, owned), params).rowcount != 1:
                 return False
         for target, rows in _batches(self._writes):
             if rows:

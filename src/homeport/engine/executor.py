@@ -20,13 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from homeport.engine import context, queue
-from homeport.engine.adapter import (
-    RunAdapter,
-    RunPlan,
-    RunRow,
-    RunScope,
-    adapter_class,
-)
+from homeport.engine.adapter import RunAdapter, RunPlan, RunRow, RunScope, adapter_class
 from homeport.engine.events import Event, LiveRun, last_event_number
 from homeport.engine.providers.base import ModelProvider, ProviderError
 from homeport.engine.settle import adapter_for
