@@ -2,9 +2,10 @@
 
 One :class:`Pool` per upstream keeps idle keep-alive connections (at most ``max_connections``
 open; further requests wait for one). A request is written in one piece; its answer's body is
-handed over chunk by chunk as it arrives (chunked and content-length bodies are decoded, a body
-without either ends when the upstream ends the connection in order: a FIN, over TLS a
-close_notify; a reset, or a bare TCP close under TLS, which could be a truncation, is a break).
+handed over as it arrives, what arrived together in one piece (chunked and content-length
+bodies are decoded, a body without either ends when the upstream ends the connection in order:
+a FIN, over TLS a close_notify; a reset, or a bare TCP close under TLS, which could be a
+truncation, is a break).
 Waiting longer than ``read_timeout`` for the next piece (found by a sweep a second, so up to a
 second later), failing to connect within ``connect_timeout``, or losing the connection
 mid-answer raise an :class:`UpstreamError`. A reused connection the upstream closed before

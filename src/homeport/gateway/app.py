@@ -407,7 +407,7 @@ class Gateway:
         pin_pending = plan.pin_kind is not None and 200 <= status < 300
         chunks: list[bytes] = []
         held: list[bytes] = []
-        started = False
+        started = ended = False
         ttft: float | None = None
         async for chunk in response:
             if ttft is None:
@@ -428,10 +428,8 @@ class Gateway:
             if not started:
                 send.start(status, headers)
                 started = True
-            if rewriter is None and response.ended:  # the last piece ends the answer with it
-                await send.body(chunk, more=False)
-                return self._captured(response, plan, chunks, copied, started_at, t0, ttft)
-            await send.body(chunk if rewriter is None else rewriter.feed(chunk))
+            ended = rewriter is None and response.ended  # the last piece ends the answer too
+            await send.body(chunk if rewriter is None else rewriter.feed(chunk), more=not ended)
         if held:  # an answer that never named an object: forward it unpinned
             if not started:
                 send.start(status, headers)
@@ -439,26 +437,14 @@ class Gateway:
             out = b"".join(held)
             out = out if rewriter is None else rewriter.feed(out)
             await send.body(out)
-        if not started:
-            send.start(status, headers)
-        last = b"" if rewriter is None else rewriter.flush()
-        await send.body(last, more=False)
-        return self._captured(response, plan, chunks, copied, started_at, t0, ttft)
-
-    @staticmethod
-    def _captured(
-        response: Response,
-        plan: Plan,
-        chunks: list[bytes],
-        copied: bool,
-        started_at: float,
-        t0: float,
-        ttft: float | None,
-    ) -> CapturedResponse:
-        streamed = is_event_stream(response.header(b"content-type") or b"")
+        if not ended:
+            if not started:
+                send.start(status, headers)
+            last = b"" if rewriter is None else rewriter.flush()
+            await send.body(last, more=False)
         return CapturedResponse(
             upstream=plan.side,
-            status=response.status,
+            status=status,
             headers=response_headers(response.headers) if copied else (),
             body=b"".join(chunks),
             error=None,
