@@ -123,6 +123,14 @@ RESPONSE_STREAM = (
         (RESPONSE, False, (30, 5)),
         (STREAM, True, (8, 2)),
         (RESPONSE_STREAM, True, (11, 3)),
+        (STREAM.replace(b"\n", b"\r\n"), True, (8, 2)),
+        (  # a later chunk's null usage and a text that names the word do not hide the counts
+            STREAM[:-14] + b'data: {"choices": [{"delta": {"content": "\\"usage\\""}}], '
+            b'"usage": null}\n\ndata: [DONE]\n\n',
+            True,
+            (8, 2),
+        ),
+        (b'data: {"usage": null}\n\ndata: [DONE]\n\n', True, (0, 0)),
         (b'{"id": "resp_3", "usage": null, "metadata": {"input_tokens": 5}}', False, (0, 0)),
         (b'{"id": "chatcmpl-2", "choices": []}', False, (0, 0)),
         (b'{"usage": {"prompt_tokens": 1, "completion_tokens": ', False, (0, 0)),
