@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import generate_latest
 
+from homeport.gateway.handoff import RECORDS_PER_LINE, Reports, apply
 from homeport.gateway.metrics import GatewayMetrics
 from homeport.gateway.seams import Role, Upstream
 from homeport.gateway.upstream import usage
@@ -141,3 +142,30 @@ def test_token_counts_are_read_from_the_answer(
     body: bytes, streamed: bool, expected: tuple[int, int]
 ) -> None:
     assert usage(body, streamed) == expected
+
+
+def test_the_shadow_workers_report_goes_up_in_bounded_lines_and_lands_in_the_metrics() -> None:
+    reports = Reports()
+    reports.observed("chat.completions", 200, 0.004, 0.001, 5, 2)
+    for _ in range(RECORDS_PER_LINE):
+        reports.observed("chat.completions", None, 0.3, None, 0, 0)
+    reports.dropped("queue_full")
+    reports.dropped("queue_full", 2)
+    reports.written(3)
+    reports.depth(7)
+    lines = reports.take().splitlines(keepends=True)
+    assert len(lines) == 2 and all(len(line) < 64 << 10 for line in lines)
+    assert reports.take() == b""  # taken: nothing is sent twice
+    metrics = GatewayMetrics("replica-1")
+    for line in lines:
+        apply(metrics, line)
+    shadow = {"side": "homeport", "role": "shadow", "route": "chat.completions"}
+    requests = "homeport_gateway_requests_total"
+    assert _sample(metrics, requests, **shadow, status="200") == 1
+    assert _sample(metrics, requests, **shadow, status="none") == RECORDS_PER_LINE
+    tokens = "homeport_gateway_tokens_total"
+    assert _sample(metrics, tokens, side="homeport", role="shadow", kind="input") == 5
+    dropped = "homeport_gateway_shadow_dropped_total"
+    assert _sample(metrics, dropped, reason="queue_full") == 3
+    assert _sample(metrics, "homeport_gateway_pairs_written_total") == 3
+    assert _sample(metrics, "homeport_gateway_shadow_queue_depth") == 7

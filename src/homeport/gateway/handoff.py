@@ -7,8 +7,11 @@ proxy's whole share of the shadow work. A tool-output submit also carries the cl
 credentials (kept apart from the recorded request: never in a pair), for the worker's one
 fallback read of the primary's run when that run's calls were not learned (``shadow``).
 
-Up (worker -> proxy, the worker's stdout): one JSON array per line, the observations the proxy
-turns into its Prometheus metrics and side-stats windows (the worker has no registry of its own):
+Up (worker -> proxy, the worker's stdout): what was gathered since the last send
+(``REPORT_SECONDS``) as lines of JSON arrays of up to ``RECORDS_PER_LINE`` records, which the
+proxy turns into its Prometheus metrics and side-stats windows (the worker has no registry of its
+own). Many records a line, not one: a line read and parsed per copy was 5 % of the proxy's CPU in
+shadow mode (2.4 % now); a bounded line stays within the proxy's reader's 64 KiB line limit.
 ``["o", route, status, seconds, ttft, input_tokens, output_tokens]`` a candidate's answer,
 ``["d", reason, n]`` copies dropped, ``["w", "", n]`` pairs written, ``["l", reason, n]`` pairs
 lost, ``["f", "", n]`` fallback reads of the managed side, ``["t", "side/outcome", n]`` renewed
@@ -20,6 +23,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -29,6 +33,7 @@ from homeport.tls import Reload
 
 _LENGTHS = struct.Struct("!III")
 HEADER_SIZE = _LENGTHS.size
+RECORDS_PER_LINE = 256  # a record is under 100 bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +153,7 @@ class Reports:
     summed, the queue depth as last seen), then taken as lines."""
 
     def __init__(self) -> None:
-        self._lines: list[bytes] = []
+        self._answers: list[tuple[object, ...]] = []
         self._counts: dict[tuple[str, str], int] = {}
         self._depth: int | None = None
 
@@ -161,8 +166,7 @@ class Reports:
         input_tokens: int,
         output_tokens: int,
     ) -> None:
-        line = ("o", route, status, seconds, ttft, input_tokens, output_tokens)
-        self._lines.append(orjson.dumps(line) + b"\n")
+        self._answers.append(("o", route, status, seconds, ttft, input_tokens, output_tokens))
 
     def _count(self, kind: str, reason: str, count: int) -> None:
         self._counts[(kind, reason)] = self._counts.get((kind, reason), 0) + count
@@ -188,19 +192,27 @@ class Reports:
         self._depth = depth
 
     def take(self) -> bytes:
-        lines, self._lines = self._lines, []
-        for (kind, reason), count in self._counts.items():
-            lines.append(orjson.dumps((kind, reason, count)) + b"\n")
+        """The lines of what was gathered since the last take; empty when nothing was."""
+        records, self._answers = self._answers, []
+        records += ((kind, reason, count) for (kind, reason), count in self._counts.items())
         self._counts = {}
         if self._depth is not None:
-            lines.append(orjson.dumps(("q", self._depth)) + b"\n")
+            records.append(("q", self._depth))
             self._depth = None
-        return b"".join(lines)
+        return b"".join(
+            orjson.dumps(records[at : at + RECORDS_PER_LINE]) + b"\n"
+            for at in range(0, len(records), RECORDS_PER_LINE)
+        )
 
 
 def apply(metrics: GatewayMetrics, line: bytes) -> None:
     """Turn one report line into the proxy's metrics."""
-    kind, *values = orjson.loads(line)
+    for record in orjson.loads(line):
+        _apply_record(metrics, record)
+
+
+def _apply_record(metrics: GatewayMetrics, record: list[Any]) -> None:
+    kind, *values = record
     if kind == "o":
         route, status, seconds, ttft, given, made = values
         metrics.observe(

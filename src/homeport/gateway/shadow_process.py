@@ -65,7 +65,7 @@ class ShadowProcess:
             async for line in process.stdout:
                 try:
                     apply(self._metrics, line)
-                except Exception as exc:  # a garbled line costs one observation
+                except Exception as exc:  # a garbled line costs its observations
                     log.warning("bad report from the shadow worker: %s", exc)
             code = await process.wait()
             self._stdin = None
