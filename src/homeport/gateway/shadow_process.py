@@ -1,10 +1,11 @@
 """The proxy's side of shadow mode: start the shadow worker process and hand exchanges to it.
 
-``submit`` writes one encoded frame to the worker's stdin; it never waits. When the
-worker falls behind and the pipe's buffer holds more than ``HANDOFF_BYTES``, or the worker is
-down, the copy is dropped and counted (``shadow_dropped_total{reason="handoff_full"|
-"worker_down"}``), never the request. A worker that dies is started again. Its report lines feed
-this process's metrics.
+``submit`` hands one encoded frame to the worker's stdin; it never waits. The frames handed in
+one turn of the event loop go out in one write: one system call, and one wake-up of the worker,
+for all the answers that turn finished. When the worker falls behind and the pipe's buffer holds
+more than ``HANDOFF_BYTES``, or the worker is down, the copy is dropped and counted
+(``shadow_dropped_total{reason="handoff_full"|"worker_down"}``), never the request. A worker that
+dies is started again. Its report lines feed this process's metrics.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class ShadowProcess:
         self._stdin: asyncio.StreamWriter | None = None
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
+        self._batch: list[bytes] = []  # frames handed in this turn of the loop
+        self._batched = 0  # their bytes
 
     @property
     def pid(self) -> int | None:
@@ -87,14 +90,28 @@ class ShadowProcess:
         if stdin is None or stdin.is_closing():
             self._metrics.child(self._metrics.shadow_dropped, "worker_down").inc()
             return
-        if stdin.transport.get_write_buffer_size() > HANDOFF_BYTES:
+        if stdin.transport.get_write_buffer_size() + self._batched > HANDOFF_BYTES:
             self._metrics.child(self._metrics.shadow_dropped, "handoff_full").inc()
             return
-        stdin.write(frame)
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._write)
+        self._batch.append(frame)
+        self._batched += len(frame)
+
+    def _write(self) -> None:
+        batch, self._batch, self._batched = self._batch, [], 0
+        if not batch:
+            return
+        stdin = self._stdin
+        if stdin is None or stdin.is_closing():  # the worker died since they were handed
+            self._metrics.child(self._metrics.shadow_dropped, "worker_down").inc(len(batch))
+            return
+        stdin.write(b"".join(batch))
 
     async def stop(self) -> None:
         """Close the worker's input; it drains and exits (killed if it outlives the bound)."""
         self._stopping = True
+        self._write()
         process, stdin = self._process, self._stdin
         if stdin is not None and not stdin.is_closing():
             stdin.close()
