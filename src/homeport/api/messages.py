@@ -25,7 +25,7 @@ from homeport.engine.status import ACTIVE, PAUSED, QUEUED
 from homeport.errors import BUSY_THREAD, InvalidRequest, not_found
 from homeport.store.models import Conversation, Item, Run
 from homeport.store.repos import conversations, items
-from homeport.store.repos.detached import by_project_id, detached
+from homeport.store.repos.detached import by_project_id, detached, find_row
 
 router = APIRouter(tags=["Assistants"], dependencies=[Depends(reject_nul)])
 
@@ -92,13 +92,11 @@ def thread_and_active_run(
 ) -> tuple[Conversation, str | None]:
     """The project's thread (detached; 404 if there is none) and the ID of its active run, if
     any, in one read: a new message or run needs both."""
-    params = {"p_id": thread_id, "p_project": project_id}
-    row = session.connection().execute(_THREAD_AND_ACTIVE_RUN, params).first()
+    row = find_row(session, _THREAD_AND_ACTIVE_RUN, project_id, thread_id)
     if row is None:
         raise not_found("thread", thread_id)
-    values = {str(key): value for key, value in row._mapping.items()}
-    active_run: str | None = values.pop("active_run")
-    return detached(Conversation, values), active_run
+    active_run: str | None = row.pop("active_run")
+    return detached(Conversation, row), active_run
 
 
 def ensure_idle(

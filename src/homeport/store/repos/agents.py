@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from homeport.errors import not_found
 from homeport.store.checks import STALE_AGENT, unless
 from homeport.store.models import Agent, now
-from homeport.store.repos.detached import by_project_id, detached, find_detached
+from homeport.store.repos.detached import by_project_id, detached, find_detached, find_row
 from homeport.store.repos.identity import assign_id
 
 AGENTS = cast(Table, Agent.__table__)
@@ -129,11 +129,10 @@ class AgentCache:
             version, row = cached
             conn.execute(_UNCHANGED, {"p_id": agent_id, "p_version": version})
             return detached(Agent, orjson.loads(row))  # a copy: callers may change it
-        found = conn.execute(_BY_ID_VERSIONED, {"p_id": agent_id, "p_project": project_id})
-        values = found.first()
-        if values is None:
+        found = find_row(session, _BY_ID_VERSIONED, project_id, agent_id)
+        if found is None:
             raise not_found("assistant", agent_id)
-        fields = {str(key): value for key, value in values._mapping.items()}  # plain str keys
+        fields = {str(key): value for key, value in found.items()}  # orjson takes plain str keys
         version = fields.pop("row_version")
         with self._lock:
             if len(self._rows) >= self._limit:

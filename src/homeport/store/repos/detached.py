@@ -35,10 +35,19 @@ def by_project_id(table: Table) -> Select[Any]:
     )
 
 
+def find_row(
+    session: Session, stmt: Select[Any], project_id: str, object_id: str
+) -> dict[str, Any] | None:
+    """The row ``stmt`` (from ``by_project_id``, maybe with columns added) finds, keyed by
+    column name; None if there is none."""
+    found = session.connection().execute(stmt, {"p_id": object_id, "p_project": project_id})
+    row = found.first()
+    return None if row is None else row._asdict()
+
+
 def find_detached(
     session: Session, model: type[M], stmt: Select[Any], project_id: str, object_id: str
 ) -> M | None:
     """The row ``stmt`` (from ``by_project_id``) finds, detached; None if there is none."""
-    found = session.connection().execute(stmt, {"p_id": object_id, "p_project": project_id})
-    row = found.first()
-    return None if row is None else detached(model, row._asdict())
+    row = find_row(session, stmt, project_id, object_id)
+    return None if row is None else detached(model, row)
