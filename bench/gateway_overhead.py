@@ -12,6 +12,7 @@ stopped by PID; the run ends on its own.
 
     python bench/gateway_overhead.py [--requests 2000] [--rounds 4] [--concurrency 1,16,64]
                                      [--upstream-latency-ms 0] [--shadow-target-nice 0]
+                                     [--split-cores]
 
 With ``--upstream-latency-ms`` both model servers wait that long before answering, as a real
 model does: at an instant upstream the 2 cores are saturated from C=16 on and the added latency
@@ -19,6 +20,13 @@ measures CPU contention; with a model-like latency it measures what a client wou
 ``--shadow-target-nice N`` the shadow target runs at that niceness: the copies' answers (for the
 shadow gateway and nginx's mirror alike) then take the cores only when the client's path leaves
 them idle, as when homeport runs on hosts of its own.
+
+With ``--split-cores`` the machine's CPUs are split in two, as a deployment splits them between
+hosts: the load generator and the primary upstream (the clients and the managed platform) run on
+the first half, and what the operator runs (both gateways with their shadow worker, nginx, and
+the shadow target, homeport's stand-in) on the second. Every proxy then still pays for its own
+hop and its copies, on its own side, but no longer takes CPU from the client or the upstream it
+is measured against: "added" is the proxy's latency rather than the machine's queueing.
 """
 
 from __future__ import annotations
@@ -50,6 +58,29 @@ PAYLOAD = {
     "messages": [{"role": "user", "content": "Say hello to the benchmark."}],
 }
 SCENARIOS = {"chat": {**PAYLOAD}, "chat_stream": {**PAYLOAD, "stream": True}}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Command prefixes pinning a process to the outside's CPUs or the operator's."""
+
+    outside: tuple[str, ...] = ()
+    operator: tuple[str, ...] = ()
+
+    @classmethod
+    def split(cls) -> Placement:
+        """The first half of this process's CPUs for the outside (this process moves there
+        too), the rest for the operator's processes."""
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise SystemExit("--split-cores needs at least 2 CPUs")
+        half = len(cpus) // 2
+        os.sched_setaffinity(0, cpus[:half])
+        return cls(cls._taskset(cpus[:half]), cls._taskset(cpus[half:]))
+
+    @staticmethod
+    def _taskset(cpus: list[int]) -> tuple[str, ...]:
+        return ("taskset", "-c", ",".join(map(str, cpus)))
 
 
 @dataclass
@@ -93,16 +124,22 @@ http {{
 
 
 def start_everything(
-    procs: Processes, work: Path, use_nginx: bool, latency_ms: float, shadow_nice: int = 0
+    procs: Processes,
+    work: Path,
+    use_nginx: bool,
+    latency_ms: float,
+    shadow_nice: int = 0,
+    placement: Placement = Placement(),
 ) -> list[Target]:
     """``shadow_nice``: the shadow target's niceness (deployed, it runs on hosts of its own)."""
     python = sys.executable
     primary, shadow = free_port(), free_port()
     for port, name in ((primary, "primary"), (shadow, "shadow")):
         model = ["-m", "homeport.testing.scripted_model", "--latency-ms", str(latency_ms)]
+        pinned = placement.outside if name == "primary" else placement.operator
         niced = ["nice", "-n", str(shadow_nice)] if name == "shadow" and shadow_nice else []
         procs.start(
-            [*niced, python, *model, "--port", str(port)],
+            [*pinned, *niced, python, *model, "--port", str(port)],
             work / f"{name}.log",
         )
     for port in (primary, shadow):
@@ -120,6 +157,7 @@ def start_everything(
         )
         proc = procs.start(
             [
+                *placement.operator,
                 python,
                 "-c",
                 "from homeport.cli.main import main; main()",
@@ -142,7 +180,9 @@ def start_everything(
             NGINX_CONF.format(primary=primary, shadow=shadow, plain=plain, mirror=mirror)
         )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        master = procs.start([nginx, "-c", str(conf), "-p", str(prefix)], work / "nginx.log")
+        master = procs.start(
+            [*placement.operator, nginx, "-c", str(conf), "-p", str(prefix)], work / "nginx.log"
+        )
         wait_http(f"http://127.0.0.1:{plain}/v1/models")
         wait_http(f"http://127.0.0.1:{mirror}/v1/models")
         pids = [master.pid, *children(master.pid)]
@@ -252,15 +292,26 @@ def main() -> None:
         default=0,
         help="run the shadow target (homeport's stand-in) at this niceness, as if on its own host",
     )
+    parser.add_argument(
+        "--split-cores",
+        action="store_true",
+        help="the load generator and primary upstream on half the CPUs, the operator on the rest",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
+    placement = Placement.split() if args.split_cores else Placement()
     use_nginx = not args.no_nginx and (shutil.which("nginx") or Path("/usr/sbin/nginx").exists())
     procs = Processes()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         try:
             targets = start_everything(
-                procs, Path(tmp), bool(use_nginx), args.upstream_latency_ms, args.shadow_target_nice
+                procs,
+                Path(tmp),
+                bool(use_nginx),
+                args.upstream_latency_ms,
+                args.shadow_target_nice,
+                placement,
             )
             rows = uvloop.run(
                 measure(
@@ -285,6 +336,7 @@ def main() -> None:
                 "load_average": load,
                 "upstream_latency_ms": args.upstream_latency_ms,
                 "shadow_target_nice": args.shadow_target_nice,
+                "split_cores": args.split_cores,
                 "shadow_copies": copies,
                 "rows": rows,
             },
