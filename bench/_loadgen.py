@@ -9,10 +9,17 @@ import glob
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import aiohttp
+
+
+def client_session() -> aiohttp.ClientSession:
+    """The load generator's session: as many connections as its workers, kept alive."""
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
+    return aiohttp.ClientSession(connector=connector)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -77,13 +84,14 @@ async def batch(
     count: int,
     concurrency: int,
 ) -> tuple[list[float], int]:
-    """``count`` requests from ``concurrency`` closed-loop workers: latencies (s), errors."""
+    """``count`` requests from ``concurrency`` closed-loop workers: latencies (s), errors (each
+    kind of failure is printed to stderr with its count)."""
     latencies: list[float] = []
-    errors = 0
+    failures: dict[str, int] = {}
     remaining = count
 
     async def worker() -> None:
-        nonlocal remaining, errors
+        nonlocal remaining
         while remaining > 0:
             remaining -= 1
             t0 = time.perf_counter()
@@ -98,16 +106,18 @@ async def batch(
                             pass
                     else:
                         await response.read()
-                    ok = response.status == 200
-            except aiohttp.ClientError:
-                ok = False
-            if ok:
+                    failure = None if response.status == 200 else f"HTTP {response.status}"
+            except aiohttp.ClientError as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+            if failure is None:
                 latencies.append(time.perf_counter() - t0)
             else:
-                errors += 1
+                failures[failure] = failures.get(failure, 0) + 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, errors
+    for failure, times in failures.items():
+        print(f"{url}: {times} failed, {failure}", file=sys.stderr)
+    return latencies, sum(failures.values())
 
 
 def percentile(values: list[float], q: float) -> float:

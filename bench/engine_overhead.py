@@ -43,7 +43,7 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
-from _loadgen import Processes, batch, cpu_seconds, render, summary, wait_http
+from _loadgen import Processes, batch, client_session, cpu_seconds, render, summary, wait_http
 from homeport.testing.background import free_port
 
 PROMPT = "Say hello to the benchmark."
@@ -186,8 +186,7 @@ async def measure(
 ) -> list[dict[str, object]]:
     """Every cell; ``db_pid``: the database server's postmaster, whose CPU is counted apart."""
     rows: list[dict[str, object]] = []
-    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with client_session() as session:
         assistant = await make_assistant(session, homeport)
         direct = json.dumps(
             {

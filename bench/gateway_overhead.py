@@ -46,10 +46,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
 import uvloop
 
-from _loadgen import Processes, batch, cpu_seconds, render, summary, wait_http
+from _loadgen import Processes, batch, client_session, cpu_seconds, render, summary, wait_http
 from homeport.testing.background import free_port
 
 PAYLOAD = {
@@ -214,8 +213,7 @@ async def measure(
     targets: list[Target], requests: int, rounds: int, concurrencies: list[int], warmup: int
 ) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with client_session() as session:
         for concurrency in concurrencies:
             for scenario, payload in SCENARIOS.items():
                 body = json.dumps(payload).encode()

@@ -25,7 +25,7 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
-from _loadgen import Processes, batch, cpu_seconds, render, summary, wait_http
+from _loadgen import Processes, batch, client_session, cpu_seconds, render, summary, wait_http
 from homeport.testing.background import free_port
 
 PROMPT = "Say hello to the benchmark."
@@ -126,8 +126,7 @@ async def measure(
     upstream: str, homeport: str, pid: int, args: argparse.Namespace
 ) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with client_session() as session:
         for concurrency in [int(c) for c in args.concurrency.split(",")]:
             scenarios = [s for s in SCENARIOS if not (s.conversation and concurrency > 1)]
             results: dict[str, tuple[list[float], int, float, float]] = {}
