@@ -48,7 +48,16 @@ from pathlib import Path
 
 import uvloop
 
-from _loadgen import Processes, batch, client_session, cpu_seconds, render, summary, wait_http
+from _loadgen import (
+    Processes,
+    batch,
+    client_session,
+    collector_paused,
+    cpu_seconds,
+    render,
+    summary,
+    wait_http,
+)
 from homeport.testing.background import free_port
 
 PAYLOAD = {
@@ -233,20 +242,21 @@ async def measure(
                     order = list(targets)
                     random.shuffle(order)
                     for target in order:
-                        cpu0 = cpu_seconds(target.pids)
-                        helper0 = cpu_seconds(target.helpers)
-                        t0 = time.perf_counter()
-                        lat, err = await batch(
-                            session,
-                            target.base_url + "/chat/completions",
-                            body,
-                            stream,
-                            per_round,
-                            concurrency,
-                        )
-                        wall = time.perf_counter() - t0
-                        cpu = cpu_seconds(target.pids) - cpu0
-                        helper = cpu_seconds(target.helpers) - helper0
+                        with collector_paused():
+                            cpu0 = cpu_seconds(target.pids)
+                            helper0 = cpu_seconds(target.helpers)
+                            t0 = time.perf_counter()
+                            lat, err = await batch(
+                                session,
+                                target.base_url + "/chat/completions",
+                                body,
+                                stream,
+                                per_round,
+                                concurrency,
+                            )
+                            wall = time.perf_counter() - t0
+                            cpu = cpu_seconds(target.pids) - cpu0
+                            helper = cpu_seconds(target.helpers) - helper0
                         old = results[target.name]
                         results[target.name] = (
                             old[0] + lat,

@@ -25,7 +25,16 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
-from _loadgen import Processes, batch, client_session, cpu_seconds, render, summary, wait_http
+from _loadgen import (
+    Processes,
+    batch,
+    client_session,
+    collector_paused,
+    cpu_seconds,
+    render,
+    summary,
+    wait_http,
+)
 from homeport.testing.background import free_port
 
 PROMPT = "Say hello to the benchmark."
@@ -145,16 +154,17 @@ async def measure(
                 random.shuffle(scenarios)
                 for scenario in scenarios:
                     base = upstream if scenario.name == "direct_chat" else homeport
-                    cpu0, t0 = cpu_seconds([pid]), time.perf_counter()
-                    lat, err = await timed(
-                        session,
-                        base + scenario.path,
-                        scenario,
-                        args.requests // args.rounds,
-                        concurrency,
-                        base,
-                    )
-                    wall, cpu = time.perf_counter() - t0, cpu_seconds([pid]) - cpu0
+                    with collector_paused():
+                        cpu0, t0 = cpu_seconds([pid]), time.perf_counter()
+                        lat, err = await timed(
+                            session,
+                            base + scenario.path,
+                            scenario,
+                            args.requests // args.rounds,
+                            concurrency,
+                            base,
+                        )
+                        wall, cpu = time.perf_counter() - t0, cpu_seconds([pid]) - cpu0
                     old = results[scenario.name]
                     results[scenario.name] = (
                         old[0] + lat,
