@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     port: int = 8080
     workers: int = Field(1, ge=1)
     """API processes ``homeport serve`` runs on the port (each with its own run engine)."""
+    keep_alive_seconds: int = Field(75, ge=1)
+    """How long an idle client connection is kept open. Longer than what reuses connections in
+    front of the server keeps them (load balancers commonly 60 s, the gateway's pool 60 s, the
+    OpenAI SDK 5 s), so the server never closes one just as a request goes out on it."""
     log_level: str = "info"
     log_json: bool = True
     bootstrap_api_key: str | None = None
@@ -160,6 +164,7 @@ data_dir = "homeport-data"
 host = "127.0.0.1"
 port = 8080
 workers = 1             # API processes 'homeport serve' runs on the port (more need PostgreSQL)
+keep_alive_seconds = 75 # idle client connections: longer than any load balancer's in front
 log_level = "info"
 log_json = true
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -90,6 +91,39 @@ def test_log_lines_are_json_with_request_ids(served: tuple[str, Path]) -> None:
 ON_POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
+
+
+def _idle_then_reuse(url: str, idle_seconds: float) -> int | None:
+    """One request on a keep-alive connection, ``idle_seconds`` of silence, then a second
+    request on the same connection: its status, None if the server had closed the connection."""
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read() == b'{"status":"ok"}'
+        sock = conn.sock
+        time.sleep(idle_seconds)
+        try:
+            conn.request("GET", "/healthz")
+            answer = conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            return None
+        assert conn.sock is sock  # the same connection, not a new one
+        return answer.status
+    finally:
+        conn.close()
+
+
+def test_idle_connections_outlive_a_load_balancers(served: tuple[str, Path]) -> None:
+    """The default keeps an idle connection past the 5 s servers commonly close them at."""
+    url, _ = served
+    assert _idle_then_reuse(url, 6.0) == 200
+
+
+def test_idle_connections_close_after_the_configured_seconds(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    with _serve({**cli_env, "HOMEPORT_KEEP_ALIVE_SECONDS": "1"}, tmp_path) as (url, _, _):
+        assert _idle_then_reuse(url, 2.5) is None
 
 
 @ON_SQLITE

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from sqlalchemy import select
 
 from homeport.gateway.seams import Mode, Role, Upstream
@@ -78,3 +80,13 @@ def test_shadow_pairs_reach_the_comparison_records_table(start_gateway: GatewayF
     by_role = {(s.side, s.role): s.requests for s in stats}
     assert by_role[(Upstream.MANAGED, Role.SERVED)] == 5
     assert by_role[(Upstream.HOMEPORT, Role.SHADOW)] == 5
+
+
+def test_idle_client_connections_close_after_the_configured_seconds(
+    start_gateway: GatewayFactory,
+) -> None:
+    gateway = start_gateway(keep_alive_seconds=0.5)
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nhost: gateway\r\n\r\n")
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        assert conn.recv(65536) == b""  # closed by the gateway once idle

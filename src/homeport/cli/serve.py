@@ -51,7 +51,14 @@ def serve(
     configure_logging(config.log_level, config.log_json)
     if config.workers == 1:
         app = create_app(config)
-        uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+        uvicorn.run(
+            app,
+            host=config.host,
+            port=config.port,
+            timeout_keep_alive=config.keep_alive_seconds,
+            log_level="warning",
+            access_log=False,
+        )
         return
     if config.is_sqlite:
         raise fail(SQLITE_ONE_PROCESS)
@@ -88,6 +95,7 @@ def _serve_processes(config: Settings) -> None:
         host=config.host,
         port=config.port,
         workers=config.workers,
+        timeout_keep_alive=config.keep_alive_seconds,
         log_level="warning",
         access_log=False,
     )

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from homeport.config import ConfigError
+from homeport.gateway.http_server import KEEP_ALIVE_SECONDS
 from homeport.gateway.seams import Mode, RoutingState
 from homeport.tls import ClientTls, Reload, client_tls
 
@@ -121,6 +122,7 @@ class GatewayConfig(BaseModel):
     salt: str = ""
     routing: Literal["static", "store"] = "static"
     refresh_seconds: float = Field(1.0, gt=0)
+    keep_alive_seconds: float = Field(KEEP_ALIVE_SECONDS, gt=0)  # idle client connections
     stats_seconds: float = Field(10.0, gt=0)
     pin_cache_size: int = Field(200_000, ge=1)
     map_cache_size: int = Field(10_000, ge=1)  # ID maps of evacuated conversations

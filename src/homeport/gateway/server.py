@@ -60,7 +60,7 @@ async def run_gateway(
     """Start the gateway, serve it on ``host:port`` (or ``sock``) until ``stop`` is set, then
     let answers in progress finish and stop it."""
     await gateway.start()
-    server = HttpServer(gateway.handle)
+    server = HttpServer(gateway.handle, gateway.config.keep_alive_seconds)
     try:
         await server.start(host, port, sock)
         started()
