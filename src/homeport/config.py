@@ -63,6 +63,12 @@ class EngineSettings(BaseModel):
     embedded_worker: bool = True
 
 
+KEEP_ALIVE_SECONDS = 75
+"""How long homeport's servers keep an idle client connection open: longer than what reuses
+connections in front of them keeps them (load balancers commonly 60 s, the gateway's upstream
+pool 60 s, the OpenAI SDK 5 s), so a server never closes one just as a request goes out on it."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HOMEPORT_", env_nested_delimiter="__", extra="forbid"
@@ -74,10 +80,8 @@ class Settings(BaseSettings):
     port: int = 8080
     workers: int = Field(1, ge=1)
     """API processes ``homeport serve`` runs on the port (each with its own run engine)."""
-    keep_alive_seconds: int = Field(75, ge=1)
-    """How long an idle client connection is kept open. Longer than what reuses connections in
-    front of the server keeps them (load balancers commonly 60 s, the gateway's pool 60 s, the
-    OpenAI SDK 5 s), so the server never closes one just as a request goes out on it."""
+    keep_alive_seconds: int = Field(KEEP_ALIVE_SECONDS, ge=1)
+    """How long an idle client connection is kept open (see ``KEEP_ALIVE_SECONDS``)."""
     log_level: str = "info"
     log_json: bool = True
     bootstrap_api_key: str | None = None

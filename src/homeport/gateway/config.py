@@ -30,8 +30,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from homeport.config import ConfigError
-from homeport.gateway.http_server import KEEP_ALIVE_SECONDS
+from homeport.config import KEEP_ALIVE_SECONDS, ConfigError
 from homeport.gateway.seams import Mode, RoutingState
 from homeport.tls import ClientTls, Reload, client_tls
 

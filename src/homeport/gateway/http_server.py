@@ -30,10 +30,10 @@ from urllib.parse import unquote
 
 import httptools
 
+from homeport.config import KEEP_ALIVE_SECONDS
+
 log = logging.getLogger("homeport.gateway.http")
 
-KEEP_ALIVE_SECONDS = 75.0
-"""Idle client connections are closed after this: longer than load balancers keep theirs."""
 _MAX_PIPELINED = 16  # requests waiting on one connection before it stops reading
 _STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 _NO_BODY_STATUS = frozenset({204, 304})
