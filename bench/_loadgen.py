@@ -14,21 +14,36 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
 
+@dataclass
+class Measured:
+    """What one timed round took: wall seconds, and the CPU seconds of each group of PIDs."""
+
+    wall: float = 0.0
+    cpu: tuple[float, ...] = ()
+
+
 @contextmanager
-def collector_paused() -> Iterator[None]:
-    """Collect now, then keep the load generator's own garbage collector off until the timed
-    batch inside is over: a full collection of its heap (13-15 ms at C=64) would otherwise land
-    in whichever target's round was running, and show as that target's p99."""
+def measured(*groups: list[int]) -> Iterator[Measured]:
+    """Time the round inside: its wall clock, and the CPU of each group of processes in
+    ``groups``. The load generator's own garbage collector runs before the round and is off
+    during it: a full collection of its heap (13-15 ms at C=64) would otherwise land in
+    whichever target's round was running, and show as that target's p99."""
     gc.collect()
     gc.disable()
+    took = Measured()
+    before = [cpu_seconds(pids) for pids in groups]
+    t0 = time.perf_counter()
     try:
-        yield
+        yield took
     finally:
+        took.wall = time.perf_counter() - t0
+        took.cpu = tuple(cpu_seconds(pids) - cpu for pids, cpu in zip(groups, before, strict=True))
         gc.enable()
 
 

@@ -43,16 +43,7 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
-from _loadgen import (
-    Processes,
-    batch,
-    client_session,
-    collector_paused,
-    cpu_seconds,
-    render,
-    summary,
-    wait_http,
-)
+from _loadgen import Processes, batch, client_session, measured, render, summary, wait_http
 from homeport.testing.background import free_port
 
 PROMPT = "Say hello to the benchmark."
@@ -227,14 +218,11 @@ async def measure(
                 for name in names:
                     pids = process_tree(pid)
                     db_pids = process_tree(db_pid) if db_pid else []
-                    with collector_paused():
-                        cpu0, t0 = cpu_seconds(pids), time.perf_counter()
-                        db0 = cpu_seconds(db_pids)
+                    with measured(pids, db_pids) as took:
                         lat, err = await timers[name](
                             session, args.requests // args.rounds, concurrency
                         )
-                        wall, cpu = time.perf_counter() - t0, cpu_seconds(pids) - cpu0
-                        db = cpu_seconds(db_pids) - db0
+                    wall, (cpu, db) = took.wall, took.cpu
                     old = results[name]
                     results[name] = (
                         old[0] + lat,

@@ -48,16 +48,7 @@ from pathlib import Path
 
 import uvloop
 
-from _loadgen import (
-    Processes,
-    batch,
-    client_session,
-    collector_paused,
-    cpu_seconds,
-    render,
-    summary,
-    wait_http,
-)
+from _loadgen import Processes, batch, client_session, measured, render, summary, wait_http
 from homeport.testing.background import free_port
 
 PAYLOAD = {
@@ -242,10 +233,7 @@ async def measure(
                     order = list(targets)
                     random.shuffle(order)
                     for target in order:
-                        with collector_paused():
-                            cpu0 = cpu_seconds(target.pids)
-                            helper0 = cpu_seconds(target.helpers)
-                            t0 = time.perf_counter()
+                        with measured(target.pids, target.helpers) as took:
                             lat, err = await batch(
                                 session,
                                 target.base_url + "/chat/completions",
@@ -254,9 +242,7 @@ async def measure(
                                 per_round,
                                 concurrency,
                             )
-                            wall = time.perf_counter() - t0
-                            cpu = cpu_seconds(target.pids) - cpu0
-                            helper = cpu_seconds(target.helpers) - helper0
+                        wall, (cpu, helper) = took.wall, took.cpu
                         old = results[target.name]
                         results[target.name] = (
                             old[0] + lat,

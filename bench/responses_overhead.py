@@ -25,16 +25,7 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
-from _loadgen import (
-    Processes,
-    batch,
-    client_session,
-    collector_paused,
-    cpu_seconds,
-    render,
-    summary,
-    wait_http,
-)
+from _loadgen import Processes, batch, client_session, measured, render, summary, wait_http
 from homeport.testing.background import free_port
 
 PROMPT = "Say hello to the benchmark."
@@ -154,8 +145,7 @@ async def measure(
                 random.shuffle(scenarios)
                 for scenario in scenarios:
                     base = upstream if scenario.name == "direct_chat" else homeport
-                    with collector_paused():
-                        cpu0, t0 = cpu_seconds([pid]), time.perf_counter()
+                    with measured([pid]) as took:
                         lat, err = await timed(
                             session,
                             base + scenario.path,
@@ -164,7 +154,7 @@ async def measure(
                             concurrency,
                             base,
                         )
-                        wall, cpu = time.perf_counter() - t0, cpu_seconds([pid]) - cpu0
+                    wall, (cpu,) = took.wall, took.cpu
                     old = results[scenario.name]
                     results[scenario.name] = (
                         old[0] + lat,
