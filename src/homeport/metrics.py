@@ -4,7 +4,8 @@
 So that every scrape reports the whole server, the parent points ``PROMETHEUS_MULTIPROC_DIR``
 at a fresh directory before it starts them: prometheus_client then keeps each process's values
 in files there, and ``exposition`` sums them (a process replaced after a crash keeps its counts;
-the queue gauges report the most recent value any process read).
+the queue gauges report the most recent value any process read). The heap's figures
+(``homeport.heap``) are one process's, so only a single process reports them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from homeport.heap import HeapCollector
 
 SHARED_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """Read by prometheus_client when it is imported: set it before a serving process starts."""
@@ -41,6 +44,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        r.register(HeapCollector())
         self.requests = Counter(
             "homeport_http_requests",
             "HTTP requests by route and status",

@@ -22,6 +22,8 @@ import pytest
 from homeport.testing.background import free_port
 from homeport.testing.scripted_model import ScriptedModelServer
 from tests.cli.conftest import RunCommand
+from tests.support.heap import frozen_objects
+from tests.support.processes import wait_ready
 
 KEY = "hp-serve-test-key"
 Served = tuple[str, Path, subprocess.Popen[bytes]]
@@ -45,13 +47,7 @@ def _serve(env: dict[str, str], tmp_path: Path, *args: str) -> Iterator[Served]:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(url + "/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_ready(process, url + "/readyz", log)
         yield url, log, process
     finally:
         process.terminate()
@@ -85,6 +81,12 @@ def test_log_lines_are_json_with_request_ids(served: tuple[str, Path]) -> None:
     assert access[0]["logger"] == "homeport.access"
     assert "/healthz 200" in str(access[0]["msg"])
     assert {"ts", "level", "logger", "msg"} <= set(access[0])
+
+
+def test_start_up_objects_are_frozen_before_it_serves(served: tuple[str, Path]) -> None:
+    """Full collections walk only what serving made (homeport.heap)."""
+    url, _ = served
+    assert (frozen_objects(httpx.get(url + "/metrics").text) or 0) > 10_000
 
 
 # Several API processes on one port need PostgreSQL.
@@ -262,6 +264,7 @@ def test_every_scrape_counts_the_requests_of_every_process(processes: Served) ->
         listed = httpx.get(url + "/v1/assistants", headers={"authorization": f"Bearer {KEY}"})
         assert listed.status_code == 200
     assert [_requests_counted(url, "/assistants") for _ in range(8)] == [30.0] * 8
+    assert frozen_objects(httpx.get(url + "/metrics").text) is None  # one process's figure
     victim = min(_children(parent.pid))  # a replaced process's requests still count
     os.kill(victim, signal.SIGKILL)
     _until(lambda: len(_children(parent.pid) - {victim}) == 2)

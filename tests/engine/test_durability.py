@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from homeport.store.models import Run
 from homeport.testing.background import free_port
 from homeport.testing.scripted_model import ScriptedModelServer
+from tests.support.heap import frozen_objects
 from tests.support.servers import ADMIN_KEY, API_KEY, HomeportServer, scripted_routes
 
 pytestmark = [
@@ -218,6 +219,7 @@ def test_worker_serves_probes_and_the_metrics_of_the_runs_it_executes(launch: La
     assert _series(executed, 'homeport_runs_total{kind="run",status="completed"}') == 2
     assert _series(executed, 'homeport_model_call_seconds_count{model="scripted"') == 2
     assert _series(executed, 'homeport_tokens_total{kind="completion",model="scripted"}') > 0
+    assert (frozen_objects(executed) or 0) > 10_000  # start-up's objects, out of collections
     served = httpx.get(f"http://127.0.0.1:{port}/metrics").text  # the API executed none
     assert _series(served, "homeport_model_call_seconds_count") == 0
     assert httpx.get(probe + "/nothing").status_code == 404

@@ -1,10 +1,18 @@
-"""``homeport gateway`` refuses a bad config with one line, not a traceback."""
+"""``homeport gateway`` as a user starts it: a bad config is refused with one line, not a
+traceback; a good one serves, with start-up's objects frozen."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import httpx
+
+from homeport.testing.background import free_port
+from homeport.testing.scripted_model import ScriptedModelOptions, ScriptedModelServer
+from tests.support.heap import frozen_objects
+from tests.support.processes import wait_ready
 
 
 def _gateway(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,3 +61,28 @@ def test_an_unusable_ca_file_is_refused_with_one_line(tmp_path: Path) -> None:
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "setting 'managed': ca_file" in refused.stderr
     assert "private-ca.pem: No such file or directory" in refused.stderr
+
+
+def test_start_up_objects_are_frozen_before_it_serves(tmp_path: Path) -> None:
+    """Full collections walk only what serving made (homeport.heap)."""
+    port = free_port()
+    config = tmp_path / "gateway.toml"
+    log = tmp_path / "gateway.log"
+    with ScriptedModelServer(ScriptedModelOptions()) as model:
+        config.write_text(
+            f'port = {port}\ndatabase_url = "sqlite:///{tmp_path}/gateway.db"\n'
+            f'[managed]\nbase_url = "{model.base_url}"\n'
+            f'[homeport]\nbase_url = "{model.base_url}"\n'
+        )
+        command = [sys.executable, "-c", "from homeport.cli.main import main; main()"]
+        with log.open("wb") as out:
+            gateway = subprocess.Popen(
+                [*command, "gateway", "--config", str(config)], stdout=out, stderr=out
+            )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_ready(gateway, url + "/healthz", log)
+            assert (frozen_objects(httpx.get(url + "/metrics").text) or 0) > 10_000
+        finally:
+            gateway.terminate()
+            gateway.wait(30)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -37,7 +37,12 @@ def _router(module: str) -> APIRouter:
     return router
 
 
-def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    started: Callable[[], None] = lambda: None,
+) -> FastAPI:
+    """``started`` is called once the app has started, before it serves."""
     services = services or Services.from_settings(settings)
 
     @asynccontextmanager
@@ -46,6 +51,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         engine = services.engine
         if engine is not None and settings.engine.embedded_worker:
             await engine.start()
+        started()
         try:
             yield
         finally:

@@ -44,13 +44,14 @@ def serve(
     import uvicorn
 
     from homeport.api.app import create_app
+    from homeport.heap import freeze_startup_objects
     from homeport.logs import configure_logging
 
     given = {"host": host, "port": port, "workers": workers}
     config = settings(**{k: v for k, v in given.items() if v is not None})
     configure_logging(config.log_level, config.log_json)
     if config.workers == 1:
-        app = create_app(config)
+        app = create_app(config, started=freeze_startup_objects)
         uvicorn.run(
             app,
             host=config.host,
@@ -112,8 +113,9 @@ def _serve_processes(config: Settings) -> None:
 def process_app() -> FastAPI:
     """The app of one of several ``serve`` processes (uvicorn's children import it)."""
     from homeport.api.app import create_app
+    from homeport.heap import freeze_startup_objects
     from homeport.logs import configure_logging
 
     config = settings()
     configure_logging(config.log_level, config.log_json)
-    return create_app(config)
+    return create_app(config, started=freeze_startup_objects)

@@ -59,6 +59,7 @@ def worker(
 async def _work(services: Services, metrics_port: int | None) -> str:
     import asyncio
 
+    from homeport.heap import freeze_startup_objects
     from homeport.knowledge.worker import IngestWorker
     from homeport.probes import Probes
 
@@ -79,6 +80,7 @@ async def _work(services: Services, metrics_port: int | None) -> str:
     await engine.start()
     ingest = IngestWorker(services)  # vector store files are indexed here too
     ingest.start()
+    freeze_startup_objects()
     try:
         await stop.wait()
     finally:

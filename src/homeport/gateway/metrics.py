@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from homeport.gateway.seams import LATENCY_BOUNDS, Role, SideStats, Upstream
+from homeport.heap import HeapCollector
 from homeport.tls import Reload
 
 _M = TypeVar("_M", bound=MetricWrapperBase)
@@ -109,6 +110,7 @@ class GatewayMetrics:
         self.registry = r = CollectorRegistry()
         self._answers = _Answers()
         r.register(self._answers)
+        r.register(HeapCollector())
         self.shadow_dropped = Counter(
             "homeport_gateway_shadow_dropped", "Shadow copies not sent", ["reason"], registry=r
         )

@@ -17,6 +17,7 @@ from homeport.gateway.http_server import HttpServer
 from homeport.gateway.pairs import load_sink
 from homeport.gateway.routing import StaticRouting, store_routing
 from homeport.gateway.seams import RoutingSource
+from homeport.heap import freeze_startup_objects
 from homeport.store.bootstrap import SchemaBehind
 from homeport.store.db import Database
 from homeport.store.migrate import is_current, upgrade
@@ -55,6 +56,7 @@ async def run_gateway(
     host: str = "127.0.0.1",
     port: int = 0,
     sock: socket.socket | None = None,
+    before_listening: Callable[[], None] = lambda: None,
     started: Callable[[], None] = lambda: None,
 ) -> None:
     """Start the gateway, serve it on ``host:port`` (or ``sock``) until ``stop`` is set, then
@@ -62,6 +64,7 @@ async def run_gateway(
     await gateway.start()
     server = HttpServer(gateway.handle, gateway.config.keep_alive_seconds)
     try:
+        before_listening()
         await server.start(host, port, sock)
         started()
         await stop.wait()
@@ -79,7 +82,13 @@ def serve_gateway(config: GatewayConfig) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await run_gateway(gateway, stop, host=config.host, port=config.port)
+        await run_gateway(
+            gateway,
+            stop,
+            host=config.host,
+            port=config.port,
+            before_listening=freeze_startup_objects,
+        )
 
     try:
         uvloop.run(main())

@@ -29,6 +29,7 @@ from homeport.gateway.seams import Upstream
 from homeport.gateway.shadow import ShadowDispatcher, job_of
 from homeport.gateway.turns import TurnLedger, TurnOrder
 from homeport.gateway.upstream import Side
+from homeport.heap import freeze_startup_objects
 from homeport.store.db import Database
 
 log = logging.getLogger("homeport.gateway.shadow_worker")
@@ -76,6 +77,7 @@ async def serve() -> None:
     )
     pairs.start()
     dispatcher.start()
+    freeze_startup_objects()
     background = [
         asyncio.create_task(_report(reports, out)),
         asyncio.create_task(_expire(maps, ledger)),
