@@ -102,6 +102,24 @@ def test_full_shadow_queue_drops_copies_not_requests(start_gateway: GatewayFacto
     assert _metric(gateway.url, "homeport_gateway_errors_total", role="served") == 0
 
 
+@pytest.mark.parametrize(
+    "candidate_options", [ScriptedModelOptions(persona="homeport", latency_ms=5000)]
+)
+def test_copies_are_in_flight_together_as_answers_take_seconds(
+    start_gateway: GatewayFactory, candidate_model: ScriptedModelServer
+) -> None:
+    """With the default settings, 100 copies of a model answering in seconds are all sent
+    before the first is answered (Little's law: copies in flight = rate x answer time)."""
+    gateway = start_gateway(mode="shadow")
+    with gateway.client() as client:
+        _ask_many(client, 100)
+    received = candidate_model.model.requests
+    wait_for(lambda: len(received) >= 100, "every copy to reach the candidate")
+    assert _metric(gateway.url, "homeport_gateway_requests_total", role="shadow") == 0
+    gateway.stop()
+    assert len(gateway.pairs()) == 100
+
+
 def test_candidate_killed_mid_shadow(
     start_gateway: GatewayFactory, candidate_model: ScriptedModelServer
 ) -> None:

@@ -97,7 +97,9 @@ class ShadowConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     queue_size: int = Field(1000, ge=1)
-    concurrency: int = Field(32, ge=1)
+    # Copies in flight must cover the copy rate times homeport's answer time (1,200 copies/s of
+    # 50 ms answers need 60; 20/s of 5 s answers, 100), or copies queue and then drop.
+    concurrency: int = Field(256, ge=1)
     timeout_seconds: float = Field(120.0, gt=0)
     sink: Literal["store", "jsonl", "none"] = "store"
     jsonl_path: Path | None = None
