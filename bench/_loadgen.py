@@ -1,12 +1,13 @@
-"""What the overhead benchmarks share: a closed-loop aiohttp load generator, process CPU from
-/proc, child processes that are always stopped, and the per-cell summary against a baseline
-measured in the same run."""
+"""What the overhead benchmarks share: a closed-loop aiohttp load generator (and wrk, a compiled
+one, for plain requests), process CPU from /proc, child processes that are always stopped, and
+the per-cell summary against a baseline measured in the same run."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -149,6 +150,31 @@ async def batch(
     for failure, times in failures.items():
         print(f"{url}: {times} failed, {failure}", file=sys.stderr)
     return latencies, sum(failures.values())
+
+
+WRK_SCRIPT = Path(__file__).with_name("_wrk.lua")
+
+
+def wrk_batch(url: str, body: bytes, seconds: int, concurrency: int) -> tuple[list[float], int]:
+    """``seconds`` of POSTs of ``body`` from ``concurrency`` closed-loop keep-alive connections
+    of wrk (Debian's ``wrk``), on one thread: latencies (s), errors (printed by kind, as
+    ``batch`` does). wrk's loop is compiled, so the latencies carry none of a Python load
+    generator's own pauses; those of failed requests are included."""
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "60s"]
+    done = subprocess.run(
+        [*command, "-s", str(WRK_SCRIPT), url],
+        env={**os.environ, "WRK_BODY": body.decode()},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise SystemExit(f"wrk failed on {url}: {(done.stderr or done.stdout).strip()}")
+    report = json.loads(done.stdout.splitlines()[-1])
+    latencies = [us / 1e6 for us, count in report["latency_us"] for _ in range(count)]
+    for kind, times in report["errors"].items():
+        if times:
+            print(f"{url}: {times} failed, {kind}", file=sys.stderr)
+    return latencies, sum(report["errors"].values())
 
 
 def percentile(values: list[float], q: float) -> float:

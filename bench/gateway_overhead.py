@@ -7,12 +7,14 @@ generator (aiohttp, closed loop, keep-alive) then runs every target in interleav
 order shuffled each round) at each concurrency, for a JSON and a streamed chat completion. It
 reports p50/p99 per target and the difference to the direct upstream in the same run, plus the
 proxy's CPU per request and, for the shadow gateway, its shadow worker process's CPU per request
-(the copy, off the request path), and the load average before and after. Everything it starts is
-stopped by PID; the run ends on its own.
+(the copy, off the request path), and the load average before and after. After each round of
+the shadow gateway it waits until every copy is answered or dropped, counting the worker's CPU
+meanwhile with the round, so that no round's copies run in the next target's round. Everything
+it starts is stopped by PID; the run ends on its own.
 
     python bench/gateway_overhead.py [--requests 2000] [--rounds 4] [--concurrency 1,16,64]
                                      [--upstream-latency-ms 0] [--shadow-target-nice 0]
-                                     [--split-cores]
+                                     [--split-cores] [--wrk-seconds N]
 
 With ``--upstream-latency-ms`` both model servers wait that long before answering, as a real
 model does: at an instant upstream the 2 cores are saturated from C=16 on and the added latency
@@ -27,11 +29,17 @@ the first half, and what the operator runs (both gateways with their shadow work
 the shadow target, homeport's stand-in) on the second. Every proxy then still pays for its own
 hop and its copies, on its own side, but no longer takes CPU from the client or the upstream it
 is measured against: "added" is the proxy's latency rather than the machine's queueing.
+
+With ``--wrk-seconds N`` the requests come from wrk (Debian's ``wrk``, compiled, one thread) for
+N seconds per round in place of ``--requests`` from the aiohttp load generator. Python's loop
+pauses now and then for its own work with 64 connections open, and those pauses land in every
+target's p99; wrk's do not, so its p99 is the proxies'.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -46,9 +54,19 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import uvloop
 
-from _loadgen import Processes, batch, client_session, measured, render, summary, wait_http
+from _loadgen import (
+    Processes,
+    batch,
+    client_session,
+    measured,
+    render,
+    summary,
+    wait_http,
+    wrk_batch,
+)
 from homeport.testing.background import free_port
 
 PAYLOAD = {
@@ -209,40 +227,69 @@ def shadow_copies(target: Target) -> dict[str, float]:
     return found
 
 
+async def settled(target: Target, limit: float = 60.0) -> None:
+    """Until the shadow gateway has answered or dropped a copy of every request it served, so
+    that the copies of one round do not take the operator's CPU in the next target's round."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        found = shadow_copies(target)
+        done = found.get("shadow", 0) + sum(v for k, v in found.items() if k.startswith("dropped"))
+        if done >= found.get("served", 0):
+            return
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"{target.name}: copies still in flight after {limit:.0f} s")
+
+
+@dataclass(frozen=True)
+class Load:
+    """How each batch is sent: ``requests`` per cell from the aiohttp load generator, or, with
+    ``wrk_seconds``, that many seconds per round (one for the warm-up) from wrk."""
+
+    requests: int
+    rounds: int
+    warmup: int
+    wrk_seconds: int | None = None
+
+    async def batch(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        payload: dict[str, object],
+        concurrency: int,
+        warm: bool = False,
+    ) -> tuple[list[float], int]:
+        body = json.dumps(payload).encode()
+        if self.wrk_seconds is not None:
+            return wrk_batch(url, body, 1 if warm else self.wrk_seconds, concurrency)
+        count = max(self.warmup, concurrency) if warm else self.requests // self.rounds
+        return await batch(session, url, body, bool(payload.get("stream")), count, concurrency)
+
+
 async def measure(
-    targets: list[Target], requests: int, rounds: int, concurrencies: list[int], warmup: int
+    targets: list[Target], load: Load, concurrencies: list[int]
 ) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     async with client_session() as session:
         for concurrency in concurrencies:
             for scenario, payload in SCENARIOS.items():
-                body = json.dumps(payload).encode()
-                stream = bool(payload.get("stream"))
                 for target in targets:  # warm-up: connections and caches
-                    await batch(
-                        session,
-                        target.base_url + "/chat/completions",
-                        body,
-                        stream,
-                        max(warmup, concurrency),
-                        concurrency,
-                    )
+                    url = target.base_url + "/chat/completions"
+                    await load.batch(session, url, payload, concurrency, warm=True)
+                    if target.helpers:
+                        await settled(target)
                 results = {t.name: ([], 0, 0.0, 0.0, 0.0) for t in targets}
-                per_round = requests // rounds
-                for _ in range(rounds):
+                for _ in range(load.rounds):
                     order = list(targets)
                     random.shuffle(order)
                     for target in order:
+                        url = target.base_url + "/chat/completions"
                         with measured(target.pids, target.helpers) as took:
-                            lat, err = await batch(
-                                session,
-                                target.base_url + "/chat/completions",
-                                body,
-                                stream,
-                                per_round,
-                                concurrency,
-                            )
+                            lat, err = await load.batch(session, url, payload, concurrency)
                         wall, (cpu, helper) = took.wall, took.cpu
+                        if target.helpers:  # the round's copies finish: the worker's CPU
+                            with measured(target.helpers) as drain:  # (not the proxy's scrapes)
+                                await settled(target)
+                            helper += drain.cpu[0]
                         old = results[target.name]
                         results[target.name] = (
                             old[0] + lat,
@@ -291,6 +338,12 @@ def main() -> None:
         action="store_true",
         help="the load generator and primary upstream on half the CPUs, the operator on the rest",
     )
+    parser.add_argument(
+        "--wrk-seconds",
+        type=int,
+        help="send with wrk (compiled, Debian's wrk) for this many seconds per round, "
+        "in place of --requests from the aiohttp load generator",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     placement = Placement.split() if args.split_cores else Placement()
@@ -310,14 +363,11 @@ def main() -> None:
             rows = uvloop.run(
                 measure(
                     targets,
-                    args.requests,
-                    args.rounds,
+                    Load(args.requests, args.rounds, args.warmup, args.wrk_seconds),
                     [int(c) for c in args.concurrency.split(",")],
-                    args.warmup,
                 )
             )
             shadow = next(t for t in targets if t.name == "gateway_shadow")
-            time.sleep(2)  # the copies still queued finish (or are dropped) and are reported
             copies = shadow_copies(shadow)
         finally:
             procs.stop_all()
@@ -331,6 +381,7 @@ def main() -> None:
                 "upstream_latency_ms": args.upstream_latency_ms,
                 "shadow_target_nice": args.shadow_target_nice,
                 "split_cores": args.split_cores,
+                "load_generator": "wrk" if args.wrk_seconds else "aiohttp",
                 "shadow_copies": copies,
                 "rows": rows,
             },
