@@ -40,9 +40,9 @@ def _router(module: str) -> APIRouter:
 def create_app(
     settings: Settings,
     services: Services | None = None,
-    started: Callable[[], None] = lambda: None,
+    before_serving: Callable[[], None] = lambda: None,
 ) -> FastAPI:
-    """``started`` is called once the app has started, before it serves."""
+    """``before_serving`` is called once the app has started (its engine too), before it serves."""
     services = services or Services.from_settings(settings)
 
     @asynccontextmanager
@@ -51,7 +51,7 @@ def create_app(
         engine = services.engine
         if engine is not None and settings.engine.embedded_worker:
             await engine.start()
-        started()
+        before_serving()
         try:
             yield
         finally:

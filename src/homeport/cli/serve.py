@@ -51,7 +51,7 @@ def serve(
     config = settings(**{k: v for k, v in given.items() if v is not None})
     configure_logging(config.log_level, config.log_json)
     if config.workers == 1:
-        app = create_app(config, started=freeze_startup_objects)
+        app = create_app(config, before_serving=freeze_startup_objects)
         uvicorn.run(
             app,
             host=config.host,
@@ -118,4 +118,4 @@ def process_app() -> FastAPI:
 
     config = settings()
     configure_logging(config.log_level, config.log_json)
-    return create_app(config, started=freeze_startup_objects)
+    return create_app(config, before_serving=freeze_startup_objects)
