@@ -317,6 +317,13 @@ async def measure(
     return rows
 
 
+def _positive(text: str) -> int:
+    """A whole number of seconds, at least 1 (wrk's shortest run)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, at least 1, not {text!r}")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="timed requests per cell")
@@ -340,12 +347,14 @@ def main() -> None:
     )
     parser.add_argument(
         "--wrk-seconds",
-        type=int,
+        type=_positive,
         help="send with wrk (compiled, Debian's wrk) for this many seconds per round, "
         "in place of --requests from the aiohttp load generator",
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
+    if args.wrk_seconds and not shutil.which("wrk"):
+        parser.error("--wrk-seconds needs wrk on PATH (Debian: apt-get install -y wrk)")
     placement = Placement.split() if args.split_cores else Placement()
     use_nginx = not args.no_nginx and (shutil.which("nginx") or Path("/usr/sbin/nginx").exists())
     procs = Processes()

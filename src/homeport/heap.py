@@ -1,5 +1,6 @@
-"""The Python heap of a long-running homeport process (``serve``, the gateway, its shadow
-worker): start-up's objects frozen before serving, and the collector's figures for /metrics."""
+"""The Python heap of a long-running homeport process (``serve`` and each of its ``--workers``,
+``homeport worker``, the gateway and its shadow worker): start-up's objects frozen before
+serving, and the collector's figures for /metrics."""
 
 from __future__ import annotations
 
