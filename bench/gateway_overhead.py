@@ -13,15 +13,15 @@ meanwhile with the round, so that no round's copies run in the next target's rou
 it starts is stopped by PID; the run ends on its own.
 
     python bench/gateway_overhead.py [--requests 2000] [--rounds 4] [--concurrency 1,16,64]
-                                     [--upstream-latency-ms 0] [--shadow-target-nice 0]
+                                     [--upstream-latency-ms 0] [--shadow-target-nice 0|idle]
                                      [--split-cores] [--wrk-seconds N]
 
 With ``--upstream-latency-ms`` both model servers wait that long before answering, as a real
 model does: at an instant upstream the 2 cores are saturated from C=16 on and the added latency
 measures CPU contention; with a model-like latency it measures what a client would see. With
-``--shadow-target-nice N`` the shadow target runs at that niceness: the copies' answers (for the
-shadow gateway and nginx's mirror alike) then take the cores only when the client's path leaves
-them idle, as when homeport runs on hosts of its own.
+``--shadow-target-nice N`` the shadow target runs at that niceness (``idle``: Linux's
+``SCHED_IDLE``): the copies' answers (for the shadow gateway and nginx's mirror alike) then take
+the cores only when the client's path leaves them idle, as when homeport runs on hosts of its own.
 
 With ``--split-cores`` the machine's CPUs are split in two, as a deployment splits them between
 hosts: the load generator and the primary upstream (the clients and the managed platform) run on
@@ -145,16 +145,21 @@ def start_everything(
     work: Path,
     use_nginx: bool,
     latency_ms: float,
-    shadow_nice: int = 0,
+    shadow_nice: int | str = 0,
     placement: Placement = Placement(),
 ) -> list[Target]:
-    """``shadow_nice``: the shadow target's niceness (deployed, it runs on hosts of its own)."""
+    """``shadow_nice``: the shadow target's niceness, or ``"idle"`` (deployed, it runs on hosts of
+    its own)."""
     python = sys.executable
     primary, shadow = free_port(), free_port()
     for port, name in ((primary, "primary"), (shadow, "shadow")):
         model = ["-m", "homeport.testing.scripted_model", "--latency-ms", str(latency_ms)]
         pinned = placement.outside if name == "primary" else placement.operator
-        niced = ["nice", "-n", str(shadow_nice)] if name == "shadow" and shadow_nice else []
+        niced: list[str] = []
+        if name == "shadow" and shadow_nice == "idle":
+            niced = ["chrt", "--idle", "0"]
+        elif name == "shadow" and shadow_nice:
+            niced = ["nice", "-n", str(shadow_nice)]
         procs.start(
             [*pinned, *niced, python, *model, "--port", str(port)],
             work / f"{name}.log",
@@ -317,6 +322,15 @@ async def measure(
     return rows
 
 
+def _niceness(text: str) -> int | str:
+    """A niceness (-20 to 19), or ``idle``."""
+    if text == "idle":
+        return text
+    if text.lstrip("-").isdigit() and -20 <= int(text) <= 19:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a niceness from -20 to 19 or idle, not {text!r}")
+
+
 def _positive(text: str) -> int:
     """A whole number of seconds, at least 1 (wrk's shortest run)."""
     if not text.isdigit() or int(text) < 1:
@@ -336,9 +350,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--shadow-target-nice",
-        type=int,
+        type=_niceness,
         default=0,
-        help="run the shadow target (homeport's stand-in) at this niceness, as if on its own host",
+        help="run the shadow target (homeport's stand-in) at this niceness (or idle: "
+        "SCHED_IDLE), as if on its own host",
     )
     parser.add_argument(
         "--split-cores",

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from homeport.gateway import shadow_worker
 from homeport.testing.scripted_model import ScriptedModelOptions, ScriptedModelServer
 from tests.gateway.conftest import GatewayFactory, wait_for
 from tests.support.servers import HomeportServer, server_settings
@@ -36,7 +37,8 @@ def _ask_many(gateway_client, count: int, prefix: str = "question") -> None:  # 
 def _metric(url: str, name: str, **labels: str) -> float:
     text = httpx.get(url + "/metrics").text
     wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = rf"^{name}\{{[^}}]*{re.escape(wanted)}[^}}]*\}} (\S+)$"
+    braces = rf"\{{[^}}]*{re.escape(wanted)}[^}}]*\}}" if wanted else r"(?:\{[^}]*\})?"
+    pattern = rf"^{name}{braces} (\S+)$"
     return sum(float(m) for m in re.findall(pattern, text, re.MULTILINE))
 
 
@@ -211,3 +213,64 @@ def test_killed_shadow_worker_is_replaced_and_clients_see_nothing(
     gateway.stop()
     after = [p for p in gateway.pairs() if b"after" in p.request.body]
     assert len(after) == 5 and all(p.candidate.ok for p in after)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+@pytest.mark.parametrize("priority", ["idle", "low"])
+def test_shadow_worker_yields_the_cpu_to_the_proxy(
+    start_gateway: GatewayFactory, priority: str
+) -> None:
+    """ "idle": the worker and every thread it starts run at SCHED_IDLE. "low": at nice +10."""
+    gateway = start_gateway(mode="shadow", shadow={"priority": priority})
+    with gateway.client() as client:
+        _ask_many(client, 5)
+    worker = gateway.gateway.shadow.pid
+    assert worker is not None
+    wait_for(lambda: len(gateway.pairs()) == 5, "the pairs, written from the worker's threads")
+    threads = [int(t.name) for t in Path(f"/proc/{worker}/task").iterdir()]
+    assert len(threads) > 1
+    policies = {os.sched_getscheduler(thread) for thread in threads}
+    if priority == "idle":
+        assert policies == {os.SCHED_IDLE}
+    else:
+        assert os.SCHED_IDLE not in policies
+        assert os.getpriority(os.PRIO_PROCESS, worker) == os.getpriority(os.PRIO_PROCESS, 0) + 10
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the proxy's (this test's) own
+    gateway.stop()
+
+
+def test_shadow_worker_refused_sched_idle_runs_niced(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where the policy is refused (a seccomp profile) the worker says so and runs at nice +10."""
+
+    def refused(*args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    niced: list[int] = []
+    monkeypatch.setattr(shadow_worker.os, "sched_setscheduler", refused)
+    monkeypatch.setattr(shadow_worker.os, "nice", niced.append)
+    shadow_worker.yield_cpu("idle")
+    assert niced == [shadow_worker.NICENESS]
+    assert "runs at nice +10, not SCHED_IDLE: [Errno 1] Operation not permitted" in caplog.text
+
+
+def test_a_worker_without_cpu_shows_in_the_handoff_backlog(start_gateway: GatewayFactory) -> None:
+    """A worker that gets no CPU (stopped here) reads nothing: the copies it has not read show in
+    ``homeport_gateway_shadow_handoff_bytes``, the clients see nothing, and it catches up after."""
+    gateway = start_gateway(mode="shadow")
+    backlog = "homeport_gateway_shadow_handoff_bytes"
+    worker = gateway.gateway.shadow.pid
+    assert worker is not None
+    with gateway.client() as client:
+        _ask_many(client, 1, "warm")
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            _ask_many(client, 8, "x" * 50_000)  # 400 kB of copies: more than the pipe holds
+            assert _metric(gateway.url, backlog) > 100_000
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        wait_for(lambda: _metric(gateway.url, backlog) == 0, "the worker to read its backlog")
+    assert _metric(gateway.url, "homeport_gateway_errors_total", role="served") == 0
+    gateway.stop()
+    assert len(gateway.pairs()) == 9

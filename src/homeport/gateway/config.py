@@ -106,6 +106,9 @@ class ShadowConfig(BaseModel):
     pair_queue_size: int = Field(10_000, ge=1)
     batch_size: int = Field(100, ge=1)
     replay_ttl_seconds: float = Field(86_400.0, gt=0)  # replay-map rows kept after a turn
+    # The worker's CPU: "idle" (SCHED_IDLE) takes only what the proxy and its neighbours leave;
+    # "low" (nice +10) takes a small share even from CPU-bound neighbours (a local model).
+    priority: Literal["idle", "low"] = "idle"
 
 
 class GatewayConfig(BaseModel):

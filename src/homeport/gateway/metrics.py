@@ -131,6 +131,11 @@ class GatewayMetrics:
         self.shadow_queue = Gauge(
             "homeport_gateway_shadow_queue_depth", "Shadow copies waiting", registry=r
         )
+        self.shadow_handoff = Gauge(
+            "homeport_gateway_shadow_handoff_bytes",
+            "Copies handed to the shadow worker, not yet read (grows while it gets no CPU)",
+            registry=r,
+        )
         self.pins_written = Counter(
             "homeport_gateway_pins_written", "New conversation pins", ["side", "kind"], registry=r
         )

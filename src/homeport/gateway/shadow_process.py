@@ -4,8 +4,9 @@
 one turn of the event loop go out in one write: one system call, and one wake-up of the worker,
 for all the answers that turn finished. When the worker falls behind and the pipe's buffer holds
 more than ``HANDOFF_BYTES``, or the worker is down, the copy is dropped and counted
-(``shadow_dropped_total{reason="handoff_full"|"worker_down"}``), never the request. A worker that
-dies is started again. Its report lines feed this process's metrics.
+(``shadow_dropped_total{reason="handoff_full"|"worker_down"}``), never the request; what waits
+is ``shadow_handoff_bytes``. A worker that dies is started again. Its report lines feed this
+process's metrics.
 """
 
 from __future__ import annotations
@@ -36,12 +37,21 @@ class ShadowProcess:
         self._stopping = False
         self._batch: list[bytes] = []  # frames handed in this turn of the loop
         self._batched = 0  # their bytes
+        metrics.shadow_handoff.set_function(self.waiting_bytes)
 
     @property
     def pid(self) -> int | None:
         """The running worker's process ID (None while it is being replaced)."""
         process = self._process
         return process.pid if process is not None and process.returncode is None else None
+
+    def waiting_bytes(self) -> int:
+        """Frames handed to the worker that it has not read, beyond what the pipe holds."""
+        stdin = self._stdin
+        written = (
+            0 if stdin is None or stdin.is_closing() else stdin.transport.get_write_buffer_size()
+        )
+        return written + self._batched
 
     async def start(self) -> None:
         """Start the worker (its pipe takes frames at once, while it is still importing)."""
@@ -90,7 +100,7 @@ class ShadowProcess:
         if stdin is None or stdin.is_closing():
             self._metrics.child(self._metrics.shadow_dropped, "worker_down").inc()
             return
-        if stdin.transport.get_write_buffer_size() + self._batched > HANDOFF_BYTES:
+        if self.waiting_bytes() > HANDOFF_BYTES:
             self._metrics.child(self._metrics.shadow_dropped, "handoff_full").inc()
             return
         if not self._batch:
