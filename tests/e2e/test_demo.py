@@ -23,7 +23,8 @@ from sqlalchemy import select
 from homeport.bundle import open_bundle
 from homeport.compare.records import NOISE, SHADOW
 from homeport.demo import STEPS, run_demo
-from homeport.demo.canary import BATCH
+from homeport.demo.canary import BATCH, HAND_PROMOTION
+from homeport.demo.cutover import ACTOR
 from homeport.demo.runtime import AS_CONVERSATION, FOLLOW_UP
 from homeport.demo.state import DEMO_PLAN
 from homeport.rollout.plan import RolloutPlan
@@ -160,6 +161,14 @@ def test_a_different_candidate_is_rolled_back_with_the_evidence(scripted_run: Ru
     assert written[0].action == "start" and written[-1].action == "rollback"
     equivalence = {g["gate"]: g for g in written[-1].evidence["check"]["gates"]}["equivalence"]
     assert equivalence["status"] == "fail"
+    # Failed shadow gates: promoted once by hand to show a canary, which the controller itself
+    # rolls back after its failed checks, with new conversations sent there meanwhile.
+    promoted = [d for d in written if d.action == "promote"]
+    assert [(d.actor, d.phase_after) for d in promoted] == [(ACTOR, "canary-25")]
+    assert promoted[0].reason.startswith(HAND_PROMOTION)
+    assert written[-1].phase_before == "canary-25" and written[-1].actor != ACTOR
+    assert written[-1].reason.startswith("3 failed checks in a row")
+    assert any(b["phase"] == "canary-25" for b in rollout["traffic"])
     report = Path(rollout["report"])
     assert report.parent == workdir and "rolled_back" in report.read_text()
 

@@ -1,9 +1,12 @@
 """Step 6, second half: the rollout controller steps through the demo's plan, checking its gates
 on the evidence the gateway collects, and the rollout report.
 
-The demo drives traffic whenever a step needs samples; the controller alone decides to promote,
-pause or roll back. A candidate that fails its gates (a 135M local model against the managed
-side will) is rolled back: that is the system working, and the demo still succeeds.
+The demo drives traffic whenever a step needs samples; the controller decides to promote, pause
+or roll back. A candidate that fails its gates on evidence in shadow (a 135M local model against
+the managed side will) is promoted once by hand, as a person may (``homeport rollout promote``),
+so that the demo shows a canary: new conversations split by the weight, each staying on its
+side, and the controller rolling the canary back by itself after its failed checks. That is the
+system working, and the demo still succeeds.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ BATCH = 12  # new conversations per batch of canary traffic
 MAX_DECISIONS = 24
 TICK_SECONDS = 0.25
 STATS_SETTLE_SECONDS = 1.5  # the gateway writes side stats every second (stats_seconds = 1)
+HAND_PROMOTION = "promoted by hand past the failed shadow gates, to show a canary and its rollback"
 
 
 def _wants_traffic(decision: RolloutDecision) -> bool:
@@ -38,6 +42,16 @@ def _wants_traffic(decision: RolloutDecision) -> bool:
         return True
     ready = (decision.evidence.get("readiness") or {}).get("ready", False)
     return check.get("status") != "fail" and not ready
+
+
+def _promote_by_hand(decision: RolloutDecision) -> bool:
+    """A shadow check that failed on evidence (no gate short of data): the controller would roll
+    back at the next failures, without a canary to show."""
+    if decision.action != "check" or decision.phase_after != "shadow":
+        return False
+    check = decision.evidence.get("check") or {}
+    gates = check.get("gates", ())
+    return check.get("status") == "fail" and all(g["status"] != "missing" for g in gates)
 
 
 def _show(demo: Demo, decision: RolloutDecision) -> None:
@@ -92,6 +106,9 @@ def roll_out(demo: Demo) -> str:
             break
         taken.append(_tick(demo))
         _show(demo, taken[-1])
+        if _promote_by_hand(taken[-1]):
+            taken.append(controller.promote(ACTOR, HAND_PROMOTION))
+            _show(demo, taken[-1])
         row = current(controller.db, controller.rollout_id)
     assert row is not None
     demo.results["rollout"] = {**status_data(controller, history=1000), "traffic": batches}
