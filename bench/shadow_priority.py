@@ -67,7 +67,7 @@ def start_gateway(
     return proc, url
 
 
-def one_run(url: str, args: argparse.Namespace) -> dict[str, float]:
+def one_run(url: str, args: argparse.Namespace) -> dict[str, float | None]:
     body = json.dumps(PAYLOAD).encode()
     latencies, errors = wrk_batch(
         url + "/v1/chat/completions", body, args.seconds, args.concurrency
@@ -86,7 +86,7 @@ def one_run(url: str, args: argparse.Namespace) -> dict[str, float]:
         "p99_ms": percentile(latencies, 0.99) * 1e3,
         "served": copies.get("served", 0.0),
         "answered": answered,
-        "homeport_mean_ms": seconds / answered * 1e3 if answered else float("nan"),
+        "homeport_mean_ms": seconds / answered * 1e3 if answered else None,  # none answered
         "dropped": sum(v for k, v in copies.items() if k.startswith("dropped")),
         "unread_bytes": _metric(text, "homeport_gateway_shadow_handoff_bytes"),
     }
@@ -150,9 +150,10 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        mean = "n/a" if r["homeport_mean_ms"] is None else f"{r['homeport_mean_ms']:.1f}"
         print(
             f"| {r['priority']} | {r['busy_loops']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-            f"| {r['served']:.0f} | {r['answered']:.0f} | {r['homeport_mean_ms']:.1f} "
+            f"| {r['served']:.0f} | {r['answered']:.0f} | {mean} "
             f"| {r['dropped']:.0f} | {r['unread_bytes']:.0f} |"
         )
 

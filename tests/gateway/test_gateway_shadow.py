@@ -220,7 +220,7 @@ def test_killed_shadow_worker_is_replaced_and_clients_see_nothing(
 def test_shadow_worker_yields_the_cpu_to_the_proxy(
     start_gateway: GatewayFactory, priority: str
 ) -> None:
-    """ "idle": the worker and every thread it starts run at SCHED_IDLE. "low": at nice +10."""
+    """At "idle" the worker and every thread it starts run at SCHED_IDLE; at "low", nice +10."""
     gateway = start_gateway(mode="shadow", shadow={"priority": priority})
     with gateway.client() as client:
         _ask_many(client, 5)

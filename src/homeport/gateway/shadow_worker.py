@@ -106,8 +106,9 @@ async def serve() -> None:
 
 
 def yield_cpu(priority: str) -> None:
-    """Run this process's threads (and those it starts) at ``SCHED_IDLE`` (``priority = "idle"``,
-    where the system has it), else at nice +10.
+    """At ``priority = "idle"`` (where the system has it) every thread of this process, and any
+    it starts later, runs at ``SCHED_IDLE``; otherwise this thread and those it starts run at
+    nice +10 (``os.nice`` is per thread on Linux: a pool an import started keeps its niceness).
 
     At nice +10 a proxy woken by a request often found the worker running and not yet behind
     it in the scheduler's reckoning, and waited for the next tick (4 ms at 250 Hz): that was
